@@ -1,0 +1,19 @@
+# Set-up, demo and tests. Every target builds the virtualenv first (tools/setup_env.sh; mmcv's wheel is cached).
+VENV ?= .venv
+PYTHON := $(VENV)/bin/python
+READY := $(VENV)/.spikeformer_mm-ready
+DEMO_CONFIG := configs/meta_spikeformer/meta-spikeformer-tiny_digits.py
+
+.PHONY: setup demo test
+
+$(READY): setup.py tools/setup_env.sh
+	SPIKEFORMER_VENV=$(abspath $(VENV)) bash tools/setup_env.sh
+	touch $(READY)
+
+setup: $(READY)
+
+demo: $(READY)
+	$(PYTHON) tools/train.py $(DEMO_CONFIG) --work-dir work_dirs/demo_digits
+
+test: $(READY)
+	$(PYTHON) -m pytest

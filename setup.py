@@ -1,0 +1,35 @@
+"""spikeformer_mm: spiking vision transformers as OpenMMLab citizens.
+
+Install with ``bash tools/setup_env.sh`` (it builds mmcv's compiled ops once); ``pip install -e .`` alone works
+on a machine that already has mmcv 2.1.0 with ops.
+"""
+from setuptools import find_packages, setup
+
+setup(
+    name='spikeformer_mm',
+    version='0.1.0',
+    description='Spike-driven Transformers (Meta-SpikeFormer, E-SpikeFormer, Spikeformer) for '
+    'mmpretrain, mmdet and mmseg',
+    long_description=open('README.md', encoding='utf-8').read(),
+    long_description_content_type='text/markdown',
+    packages=find_packages(include=['spikeformer_mm', 'spikeformer_mm.*']),
+    python_requires='>=3.10',
+    install_requires=[
+        'torch==2.14.1',
+        'torchvision==0.29.1',
+        'mmengine==0.10.7',
+        'mmcv==2.1.0',
+        'mmdet==3.3.0',
+        'mmsegmentation==1.2.2',
+        'mmpretrain==1.2.0',
+        'spikingjelly==2.0.0',
+        'ftfy',  # imported by mmseg without being declared
+        'regex',  # imported by mmseg without being declared
+        'setuptools==80.9.0',  # pkg_resources: mmengine's `_base_ = "mmdet::..."` lookup
+        'scikit-learn',  # the digits demo dataset
+    ],
+    extras_require={
+        'cupy': ['cupy-cuda12x'],
+        'tests': ['pytest'],
+    },
+)

@@ -1,0 +1,7 @@
+"""Spike-neuron ops shared by every backbone, neck and head."""
+from .builder import build_neuron
+from .lif import MultiStepLIF
+from .sfa import SFANeuron, sfa
+from .spike_expansion import expand_to_spikes, spike_driven_forward
+
+__all__ = ['MultiStepLIF', 'SFANeuron', 'sfa', 'expand_to_spikes', 'spike_driven_forward', 'build_neuron']

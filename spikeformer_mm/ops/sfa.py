@@ -1,0 +1,60 @@
+"""Spike Firing Approximation (SFA): the integer neuron of E-SpikeFormer (V3)."""
+from typing import Optional
+
+import torch
+from torch import nn
+
+from spikeformer_mm.registry import MODELS
+
+
+class _SFAFunction(torch.autograd.Function):
+    """``round_half_up(clamp(x, 0, D)) / norm`` with the straight-through gradient ``1/norm`` on [0, D]."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, D: int, norm: float) -> torch.Tensor:
+        inside = (x >= 0) & (x <= D)  # bool: 1 byte per element kept for backward
+        ctx.save_for_backward(inside)
+        ctx.norm = norm
+        return torch.floor(x.clamp(0, D) + 0.5) / norm
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):
+        inside, = ctx.saved_tensors
+        return grad_out * inside / ctx.norm, None, None
+
+
+def sfa(x: torch.Tensor, D: int = 4, norm: Optional[float] = None) -> torch.Tensor:
+    """Functional SFA; see :class:`SFANeuron`."""
+    if D < 1:
+        raise ValueError(f'SFA needs D >= 1, got D={D}')
+    return _SFAFunction.apply(x, int(D), float(D if norm is None else norm))
+
+
+@MODELS.register_module()
+class SFANeuron(nn.Module):
+    """Spike Firing Approximation neuron: integer firing levels with a straight-through gradient.
+
+    Forward: ``s = floor(clamp(x, 0, D) + 0.5)`` (round half up: 0.5 -> 1, 2.5 -> 3), output ``s / norm``
+    (``norm`` defaults to ``D``; ``norm=1`` emits the raw integers 0..D, as in front of V3's classifier).
+    Backward: ``1/norm`` where ``0 <= x <= D`` (inclusive) and 0 outside. Stateless.
+
+    At inference each level ``s`` stands for ``s`` binary spikes over ``D`` virtual time steps
+    (:func:`spikeformer_mm.ops.expand_to_spikes`).
+
+    Shapes: any input ``[...]`` -> same shape, values in ``{0, 1/norm, ..., D/norm}``.
+    """
+
+    def __init__(self, D: int = 4, norm: Optional[float] = None):
+        super().__init__()
+        if not isinstance(D, int) or D < 1:
+            raise ValueError(f'SFANeuron needs an integer D >= 1, got D={D!r}')
+        if norm is not None and norm <= 0:
+            raise ValueError(f'SFANeuron needs norm > 0, got norm={norm!r}')
+        self.D = D
+        self.norm = float(D if norm is None else norm)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _SFAFunction.apply(x, self.D, self.norm)
+
+    def extra_repr(self) -> str:
+        return f'D={self.D}, norm={self.norm:g}'

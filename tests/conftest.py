@@ -1,0 +1,27 @@
+"""Shared test fixtures: where the shared reference outputs and real data samples live."""
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DIR = Path(os.environ.get('SPIKEFORMER_SHARED', REPO_ROOT.parent / 'shared'))
+
+
+@pytest.fixture(scope='session')
+def shared_dir() -> Path:
+    """``../shared`` beside the repository (override with SPIKEFORMER_SHARED)."""
+    if not (SHARED_DIR / 'reference').is_dir():
+        raise FileNotFoundError(f'shared reference folder not found at {SHARED_DIR}; '
+                                'set SPIKEFORMER_SHARED to the folder holding reference/ and data/')
+    return SHARED_DIR
+
+
+@pytest.fixture(scope='session')
+def reference_dir(shared_dir) -> Path:
+    return shared_dir / 'reference'
+
+
+@pytest.fixture(scope='session')
+def data_dir(shared_dir) -> Path:
+    return shared_dir / 'data'
