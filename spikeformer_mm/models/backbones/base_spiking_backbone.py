@@ -1,0 +1,124 @@
+"""The OpenMMLab interface shared by the spiking backbones (Meta-SpikeFormer, E-SpikeFormer).
+
+A subclass builds its network as ``self.stages``, an ``nn.ModuleList`` of :class:`SpikingStage` (or any module
+mapping ``[T, B, C, H, W]`` to ``[T, B, C', H', W']``), one per candidate output, then calls
+``self._freeze_stages()`` at the end of its ``__init__``. This base class supplies everything else:
+
+* input validation: ``[B, in_channels, H, W]`` with H and W divisible by ``size_divisor``, clear errors otherwise;
+* direct encoding: the image is repeated ``T`` times, ``[B, C, H, W]`` -> ``[T, B, C, H, W]``;
+* ``out_indices`` over the stages (negative indices allowed), returned as a tuple;
+* outputs averaged over T (``[B, C, H, W]``, for stock necks) or kept time-major (``keep_time=True``);
+* ``frozen_stages`` (stages ``0..frozen_stages`` get ``requires_grad=False`` and stay in eval mode) and
+  ``norm_eval`` (every BatchNorm stays in eval mode), both re-applied by ``train()``.
+"""
+from typing import Optional, Sequence, Tuple, Union
+
+import torch
+from mmengine.model import BaseModule
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+
+class SpikingStage(nn.Module):
+    """A downsampling layer followed by a sequence of blocks, all time-major.
+
+    Shapes: ``[T, B, C_in, H, W]`` -> ``[T, B, C_out, H / stride, W / stride]``.
+    """
+
+    def __init__(self, downsample: nn.Module, blocks: Sequence[nn.Module]):
+        super().__init__()
+        self.downsample = downsample
+        self.blocks = nn.ModuleList(blocks)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.downsample(x)
+        for block in self.blocks:
+            x = block(x)
+        return x
+
+
+class BaseSpikingBackbone(BaseModule):
+    """Base class of the time-major spiking backbones; see the module docstring for the contract.
+
+    Args:
+        T: number of time steps; the input image is repeated T times (direct encoding).
+        in_channels: channels of the input image.
+        out_indices: which stage outputs to return (int or sequence; negative counts from the end).
+        keep_time: return ``[T, B, C, H, W]`` outputs instead of averaging over T to ``[B, C, H, W]``.
+        frozen_stages: freeze stages ``0..frozen_stages`` (-1 freezes nothing).
+        norm_eval: keep every BatchNorm in eval mode while training (frozen running statistics).
+        init_cfg: mmengine initialisation config, e.g. ``dict(type='Pretrained', checkpoint=...)``.
+
+    Class attributes a subclass sets: ``num_stages`` (number of candidate outputs) and ``size_divisor`` (the
+    total stride: H and W of the input must be multiples of it).
+    """
+    num_stages = 5
+    size_divisor = 16
+
+    def __init__(self, T: int = 1, in_channels: int = 3, out_indices: Union[int, Sequence[int]] = -1,
+                 keep_time: bool = False, frozen_stages: int = -1, norm_eval: bool = False,
+                 init_cfg: Optional[Union[dict, list]] = None):
+        super().__init__(init_cfg=init_cfg)
+        if not isinstance(T, int) or T < 1:
+            raise ValueError(f'T (time steps) must be an integer >= 1, got {T!r}')
+        if not -1 <= frozen_stages < self.num_stages:
+            raise ValueError(f'frozen_stages must be in [-1, {self.num_stages - 1}], got {frozen_stages}')
+        self.T = T
+        self.in_channels = in_channels
+        self.out_indices = self._normalize_out_indices(out_indices)
+        self.keep_time = keep_time
+        self.frozen_stages = frozen_stages
+        self.norm_eval = norm_eval
+
+    def _normalize_out_indices(self, out_indices: Union[int, Sequence[int]]) -> Tuple[int, ...]:
+        if isinstance(out_indices, int):
+            out_indices = [out_indices]
+        if not isinstance(out_indices, Sequence) or len(out_indices) == 0:
+            raise TypeError(f'out_indices must be an int or a non-empty sequence of ints, got {out_indices!r}')
+        normalized = []
+        for index in out_indices:
+            if not isinstance(index, int) or not -self.num_stages <= index < self.num_stages:
+                raise ValueError(f'out_indices entries must be ints in [{-self.num_stages}, '
+                                 f'{self.num_stages - 1}], got {index!r}')
+            normalized.append(index % self.num_stages)
+        if len(set(normalized)) != len(normalized):
+            raise ValueError(f'out_indices has duplicates: {tuple(out_indices)}')
+        return tuple(sorted(normalized))
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        if x.dim() != 4:
+            raise ValueError(f'{type(self).__name__} expects images [B, C, H, W], got shape {tuple(x.shape)}')
+        if x.shape[1] != self.in_channels:
+            raise ValueError(f'{type(self).__name__} expects {self.in_channels} input channels, '
+                             f'got shape {tuple(x.shape)}')
+        H, W = x.shape[-2:]
+        if H % self.size_divisor or W % self.size_divisor:
+            raise ValueError(f'{type(self).__name__} needs H and W divisible by {self.size_divisor}, '
+                             f'got {H}x{W}; pad or resize the input (e.g. size_divisor={self.size_divisor} '
+                             'in the data preprocessor)')
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """``[B, C, H, W]`` -> tuple of ``[B, C_i, H_i, W_i]`` (or ``[T, B, C_i, H_i, W_i]`` with keep_time)."""
+        self._check_input(x)
+        x = x.unsqueeze(0).expand(self.T, *x.shape).contiguous()
+        outs = []
+        for i, stage in enumerate(self.stages[:self.out_indices[-1] + 1]):
+            x = stage(x)
+            if i in self.out_indices:
+                outs.append(x if self.keep_time else x.mean(0))
+        return tuple(outs)
+
+    def _freeze_stages(self) -> None:
+        for stage in self.stages[:self.frozen_stages + 1]:
+            stage.eval()
+            for param in stage.parameters():
+                param.requires_grad = False
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for module in self.modules():
+                if isinstance(module, _BatchNorm):
+                    module.eval()
+        return self

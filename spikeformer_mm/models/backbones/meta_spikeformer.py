@@ -1,0 +1,268 @@
+"""Meta-SpikeFormer (Spike-Driven Transformer V2, ICLR 2024) as an OpenMMLab backbone.
+
+Layout (ARCH_SPEC §2.1), for a 224x224 input and ``embed_dims = [C0, C1, C2, C3]``:
+
+=====  ============================================  ========  ======  ==========
+stage  layers                                        channels  stride  output
+=====  ============================================  ========  ======  ==========
+0      7x7/s2 encoding conv + BN, 1 conv block        C0/2      2       112x112
+1      spike 3x3/s2 conv + BN, 1 conv block           C0        4       56x56
+2      spike 3x3/s2 conv + BN, 2 conv blocks          C1        8       28x28
+3      spike 3x3/s2 conv + BN, 6 transformer blocks   C2        16      14x14
+4      spike 3x3/s1 conv + BN, 2 transformer blocks   C3        16      14x14
+=====  ============================================  ========  ======  ==========
+
+Every tensor between layers is a real-valued "membrane" map ``[T, B, C, H, W]``; each residual branch starts with
+its own spiking neuron, so additions happen before any spike (membrane shortcuts).
+"""
+import copy
+import inspect
+from typing import Optional, Sequence, Union
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from spikeformer_mm.ops import build_neuron
+from spikeformer_mm.registry import MODELS
+from ..layers import ChannelConv, SpikeConvBN, SpikeMatMul, SpikeMLP, TimeDropPath, fold_time
+from .base_spiking_backbone import BaseSpikingBackbone, SpikingStage
+
+V2_LIF = dict(type='MultiStepLIF', tau=2.0, v_threshold=1.0, detach_reset=True)
+
+
+def _neuron_with_threshold(neuron_cfg: dict, v_threshold: float) -> nn.Module:
+    """Build ``neuron_cfg`` with ``v_threshold`` overridden when the neuron type has a threshold (e.g. a LIF)."""
+    neuron = build_neuron(neuron_cfg)
+    if 'v_threshold' in inspect.signature(type(neuron)).parameters:
+        neuron = build_neuron(neuron_cfg, v_threshold=v_threshold)
+    return neuron
+
+
+class SepConv(nn.Module):
+    """Inverted separable conv (expansion 2): spike -> 1x1 C->2C -> BN -> spike -> dw 7x7 -> 1x1 2C->C -> BN.
+
+    No BN or spike between the depthwise and the second pointwise conv (as in the reference).
+    Shapes: ``[T, B, C, H, W]`` -> ``[T, B, C, H, W]`` (a residual branch).
+    """
+
+    def __init__(self, channels: int, neuron_cfg: dict, expansion: int = 2, kernel_size: int = 7):
+        super().__init__()
+        hidden = channels * expansion
+        self.pwconv1 = SpikeConvBN(channels, hidden, 1, neuron_cfg=neuron_cfg)
+        self.neuron = build_neuron(neuron_cfg)
+        self.dwconv = nn.Conv2d(hidden, hidden, kernel_size, padding=kernel_size // 2, groups=hidden, bias=False)
+        self.pwconv2 = nn.Conv2d(hidden, channels, 1, bias=False)
+        self.bn = nn.BatchNorm2d(channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.neuron(self.pwconv1(x))
+        return fold_time(lambda y: self.bn(self.pwconv2(self.dwconv(y))), x)
+
+
+class ConvBlock(nn.Module):
+    """Conv-based SNN block: ``u = x + SepConv(x)``, ``y = u + ChannelConv(u)``.
+
+    Shapes: ``[T, B, C, H, W]`` -> ``[T, B, C, H, W]``.
+    """
+
+    def __init__(self, channels: int, neuron_cfg: dict, drop_path: float = 0.0):
+        super().__init__()
+        self.sep_conv = SepConv(channels, neuron_cfg)
+        self.channel_conv = ChannelConv(channels, neuron_cfg, expansion=4)
+        self.drop_path = TimeDropPath(drop_path)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.drop_path(self.sep_conv(x))
+        return x + self.drop_path(self.channel_conv(x))
+
+
+class BNAndPad(nn.Module):
+    """BatchNorm, then a one-pixel border filled with the BN's response to a zero input.
+
+    The pad value ``beta - running_mean * gamma / sqrt(running_var + eps)`` uses the running statistics (also
+    in training) and detached affine parameters, so that a following unpadded 3x3 conv sees the same border as a
+    zero-padded conv placed before the BN. Shapes: ``[N, C, H, W]`` -> ``[N, C, H + 2, W + 2]``.
+    """
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.bn = nn.BatchNorm2d(channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        bn = self.bn
+        pad = (bn.bias - bn.running_mean * bn.weight / torch.sqrt(bn.running_var + bn.eps)).detach()
+        out = pad.view(1, -1, 1, 1).expand(x.shape[0], -1, x.shape[2] + 2, x.shape[3] + 2).contiguous()
+        out[:, :, 1:-1, 1:-1] = bn(x)
+        return out
+
+
+class RepConv(nn.Module):
+    """Re-parameterisable conv: 1x1 C_in->C_in -> BN-and-pad -> depthwise 3x3 (unpadded) -> 1x1 C_in->C_out -> BN.
+
+    Per frame: ``[N, C_in, H, W]`` -> ``[N, C_out, H, W]``; foldable into one 3x3 conv with bias at inference.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__()
+        self.pw_in = nn.Conv2d(in_channels, in_channels, 1, bias=False)
+        self.bn_pad = BNAndPad(in_channels)
+        self.dw = nn.Conv2d(in_channels, in_channels, 3, groups=in_channels, bias=False)
+        self.pw_out = nn.Conv2d(in_channels, out_channels, 1, bias=False)
+        self.bn = nn.BatchNorm2d(out_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn(self.pw_out(self.dw(self.bn_pad(self.pw_in(x)))))
+
+
+class RepConvBN(nn.Sequential):
+    """:class:`RepConv` followed by an outer BatchNorm (``conv``, ``bn``). Per frame ``[N, C, H, W]``."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv = RepConv(channels, channels)
+        self.bn = nn.BatchNorm2d(channels)
+
+
+class SpikeDrivenSelfAttention(nn.Module):
+    """Spike-driven self-attention (SDSA-3 of the V2 paper), linear in the number of tokens.
+
+    ``S = spike(x)``; ``Q, K, V = spike(RepConvBN(S))`` split into ``num_heads`` heads of width ``d = C / h``;
+    ``A = Q (K^T V) * scale`` (K^T V first, through :class:`SpikeMatMul`); ``O = spike_{V_th=0.5}(A)``;
+    output ``RepConvBN(O)``. No softmax, no position embedding.
+
+    Shapes: ``[T, B, C, H, W]`` -> ``[T, B, C, H, W]`` (a residual branch).
+    """
+
+    def __init__(self, channels: int, num_heads: int, neuron_cfg: dict, scale: float = 0.125,
+                 attn_threshold: float = 0.5):
+        super().__init__()
+        self.num_heads = num_heads
+        self.scale = scale
+        self.head_neuron = build_neuron(neuron_cfg)
+        self.q = RepConvBN(channels)
+        self.k = RepConvBN(channels)
+        self.v = RepConvBN(channels)
+        self.q_neuron = build_neuron(neuron_cfg)
+        self.k_neuron = build_neuron(neuron_cfg)
+        self.v_neuron = build_neuron(neuron_cfg)
+        self.kv_matmul = SpikeMatMul()
+        self.qkv_matmul = SpikeMatMul()
+        self.attn_neuron = _neuron_with_threshold(neuron_cfg, attn_threshold)
+        self.proj = RepConvBN(channels)
+
+    def _heads(self, x: torch.Tensor) -> torch.Tensor:
+        """``[T, B, C, H, W]`` -> ``[T, B, h, N, d]``."""
+        T, B, C = x.shape[:3]
+        return x.flatten(3).transpose(-1, -2).reshape(T, B, -1, self.num_heads, C // self.num_heads) \
+            .transpose(2, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        T, B, C, H, W = x.shape
+        s = self.head_neuron(x)
+        q = self._heads(self.q_neuron(fold_time(self.q, s)))
+        k = self._heads(self.k_neuron(fold_time(self.k, s)))
+        v = self._heads(self.v_neuron(fold_time(self.v, s)))
+        attn = self.qkv_matmul(q, self.kv_matmul(k.transpose(-1, -2), v)) * self.scale
+        attn = attn.transpose(-1, -2).reshape(T, B, C, H, W)
+        return fold_time(self.proj, self.attn_neuron(attn))
+
+
+class TransformerBlock(nn.Module):
+    """Transformer-based SNN block: ``u = x + SDSA(x)``, ``y = u + MLP(u)``.
+
+    Shapes: ``[T, B, C, H, W]`` -> ``[T, B, C, H, W]``.
+    """
+
+    def __init__(self, channels: int, num_heads: int, mlp_ratio: float, neuron_cfg: dict,
+                 drop_path: float = 0.0):
+        super().__init__()
+        self.attn = SpikeDrivenSelfAttention(channels, num_heads, neuron_cfg)
+        self.mlp = SpikeMLP(channels, neuron_cfg, mlp_ratio)
+        self.drop_path = TimeDropPath(drop_path)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.drop_path(self.attn(x))
+        return x + self.drop_path(self.mlp(x))
+
+
+@MODELS.register_module()
+class MetaSpikeFormer(BaseSpikingBackbone):
+    """Meta-SpikeFormer (Spike-Driven Transformer V2) backbone.
+
+    Args:
+        arch: ``'15M'``, ``'31M'``, ``'55M'``, ``'123M'``, or a dict with ``embed_dims`` (4 widths) and optionally
+            ``depths`` (blocks per stage, 5 entries), ``num_heads``, ``mlp_ratio``; missing keys take the
+            defaults shared by the table (depths (1, 1, 2, 6, 2), 8 heads, MLP ratio 4).
+        T: time steps (the image is repeated T times). The paper trains at T=1 and fine-tunes at T=4.
+        neuron_cfg: spiking neuron config; default the V2 LIF (tau 2, threshold 1, hard reset, sigmoid surrogate).
+            The attention-output neuron gets ``v_threshold=0.5`` if the neuron type has a threshold.
+        out_indices: stage outputs to return, from (0) s2 after the first conv block, (1-4) stages 1-4 at strides
+            4, 8, 16, 16. Default ``-1`` (stage 4).
+        drop_path_rate: stochastic depth, linear over the 12 blocks (0 in the reference, which ignores it).
+        in_channels, keep_time, frozen_stages, norm_eval, init_cfg: see :class:`BaseSpikingBackbone`.
+
+    Shapes: ``[B, in_channels, H, W]`` (H, W multiples of 16) -> tuple of ``[B, C_i, H / s_i, W / s_i]``, or
+    ``[T, B, C_i, H / s_i, W / s_i]`` with ``keep_time=True``. Outputs are pre-spike membrane maps.
+    """
+    arch_defaults = dict(depths=(1, 1, 2, 6, 2), num_heads=8, mlp_ratio=4.0)
+    arch_settings = {
+        '15M': dict(embed_dims=(64, 128, 256, 360)),
+        '31M': dict(embed_dims=(96, 192, 384, 480)),
+        '55M': dict(embed_dims=(128, 256, 512, 640)),
+        '123M': dict(embed_dims=(192, 384, 768, 960)),
+    }
+
+    def __init__(self, arch: Union[str, dict] = '55M', T: int = 1, in_channels: int = 3,
+                 neuron_cfg: Optional[dict] = None, out_indices: Union[int, Sequence[int]] = -1,
+                 keep_time: bool = False, drop_path_rate: float = 0.0, frozen_stages: int = -1,
+                 norm_eval: bool = False, init_cfg: Optional[Union[dict, list]] = None):
+        super().__init__(T=T, in_channels=in_channels, out_indices=out_indices, keep_time=keep_time,
+                         frozen_stages=frozen_stages, norm_eval=norm_eval, init_cfg=init_cfg)
+        arch = self._parse_arch(arch)
+        self.embed_dims = arch['embed_dims']
+        neuron_cfg = copy.deepcopy(V2_LIF if neuron_cfg is None else neuron_cfg)
+        C0, C1, C2, C3 = self.embed_dims
+        depths, heads, ratio = arch['depths'], arch['num_heads'], arch['mlp_ratio']
+        dpr = iter(torch.linspace(0, drop_path_rate, sum(depths)).tolist())
+
+        def conv_blocks(channels, depth):
+            return [ConvBlock(channels, neuron_cfg, next(dpr)) for _ in range(depth)]
+
+        def transformer_blocks(channels, depth):
+            return [TransformerBlock(channels, heads, ratio, neuron_cfg, next(dpr)) for _ in range(depth)]
+
+        def down(c_in, c_out, stride):
+            return SpikeConvBN(c_in, c_out, 3, stride, 1, bias=True, neuron_cfg=neuron_cfg)
+
+        self.stages = nn.ModuleList([
+            SpikingStage(SpikeConvBN(in_channels, C0 // 2, 7, 2, 3, bias=True), conv_blocks(C0 // 2, depths[0])),
+            SpikingStage(down(C0 // 2, C0, 2), conv_blocks(C0, depths[1])),
+            SpikingStage(down(C0, C1, 2), conv_blocks(C1, depths[2])),
+            SpikingStage(down(C1, C2, 2), transformer_blocks(C2, depths[3])),
+            SpikingStage(down(C2, C3, 1), transformer_blocks(C3, depths[4])),
+        ])
+        self.out_channels = tuple(c for i, c in enumerate((C0 // 2, C0, C1, C2, C3)) if i in self.out_indices)
+        self._freeze_stages()
+
+    def _parse_arch(self, arch: Union[str, dict]) -> dict:
+        if isinstance(arch, str):
+            if arch not in self.arch_settings:
+                raise KeyError(f'unknown MetaSpikeFormer arch {arch!r}; valid names: '
+                               f'{", ".join(self.arch_settings)}, or a dict with embed_dims')
+            arch = self.arch_settings[arch]
+        if not isinstance(arch, dict) or 'embed_dims' not in arch:
+            raise TypeError(f"arch must be a name or a dict with 'embed_dims', got {arch!r}")
+        unknown = set(arch) - {'embed_dims', *self.arch_defaults}
+        if unknown:
+            raise KeyError(f'unknown MetaSpikeFormer arch keys {sorted(unknown)}; valid keys: embed_dims, '
+                           f'{", ".join(self.arch_defaults)}')
+        arch = {**self.arch_defaults, **arch}
+        dims, depths, heads = tuple(arch['embed_dims']), tuple(arch['depths']), arch['num_heads']
+        if len(dims) != 4 or dims[0] % 2:
+            raise ValueError(f'embed_dims must be 4 widths with an even first one, got {dims}')
+        if len(depths) != 5:
+            raise ValueError(f'depths must give the blocks of the 5 stages, got {depths}')
+        if dims[2] % heads or dims[3] % heads:
+            raise ValueError(f'embed_dims[2:] = {dims[2:]} must be divisible by num_heads = {heads}')
+        return dict(arch, embed_dims=dims, depths=depths)

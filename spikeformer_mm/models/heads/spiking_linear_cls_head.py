@@ -1,0 +1,51 @@
+"""Spiking linear classification head: neuron over time -> Linear -> mean over time."""
+from typing import Optional, Tuple
+
+import torch
+from mmpretrain.models.heads import ClsHead
+from torch import nn
+
+from spikeformer_mm.ops import build_neuron
+from spikeformer_mm.registry import MODELS
+
+
+@MODELS.register_module()
+class SpikingLinearClsHead(ClsHead):
+    """The spike-driven classifier head of Meta-SpikeFormer and E-SpikeFormer.
+
+    ``S = neuron(x)`` over the time axis, ``logits = mean_T(Linear(S))``. The default neuron is the V2 LIF
+    (threshold 1); E-SpikeFormer Base uses ``dict(type='SFANeuron', D=4, norm=1)`` (integers 0..4 into the Linear).
+
+    Args:
+        num_classes: number of classes.
+        in_channels: feature width C.
+        neuron_cfg: the neuron in front of the Linear layer.
+        init_cfg: default truncated normal (std 0.02) for the Linear weight, zero bias, as the references.
+        **kwargs: ``loss``, ``topk``, ``cal_acc`` of mmpretrain's ``ClsHead``.
+
+    Shapes: ``feats[-1]`` ``[T, B, C]`` (or ``[B, C]`` as one step) -> logits ``[B, num_classes]``.
+    """
+
+    def __init__(self, num_classes: int, in_channels: int, neuron_cfg: Optional[dict] = None,
+                 init_cfg: Optional[dict] = dict(type='TruncNormal', layer='Linear', std=0.02, bias=0.0),
+                 **kwargs):
+        super().__init__(init_cfg=init_cfg, **kwargs)
+        if num_classes <= 0:
+            raise ValueError(f'num_classes must be positive, got {num_classes}')
+        self.num_classes = num_classes
+        self.in_channels = in_channels
+        self.neuron = build_neuron(neuron_cfg or dict(type='MultiStepLIF'))
+        self.fc = nn.Linear(in_channels, num_classes)
+
+    def pre_logits(self, feats: Tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """Spikes of the last feature: ``[T, B, C]``."""
+        x = feats[-1]
+        if x.dim() == 2:
+            x = x.unsqueeze(0)
+        if x.dim() != 3 or x.shape[-1] != self.in_channels:
+            raise ValueError(f'SpikingLinearClsHead expects [T, B, {self.in_channels}] or '
+                             f'[B, {self.in_channels}] features, got shape {tuple(x.shape)}')
+        return self.neuron(x)
+
+    def forward(self, feats: Tuple[torch.Tensor, ...]) -> torch.Tensor:
+        return self.fc(self.pre_logits(feats)).mean(0)
