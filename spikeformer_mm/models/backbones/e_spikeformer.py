@@ -1,0 +1,239 @@
+"""E-SpikeFormer (Spike-Driven Transformer V3, Model_Base family) as an OpenMMLab backbone.
+
+Layout (ARCH_SPEC §3.1), for a 224x224 input and ``embed_dims = [C0, C1, C2, C3]``; the same stages, strides and
+candidate outputs as :class:`MetaSpikeFormer`, so a config swaps one for the other by ``type`` and ``arch``:
+
+=====  ============================================  ========  ======  ==========
+stage  layers                                        channels  stride  output
+=====  ============================================  ========  ======  ==========
+0      7x7/s2 encoding conv + BN, 1 conv block        C0/2      2       112x112
+1      spike 3x3/s2 conv + BN, 1 conv block           C0        4       56x56
+2      spike 3x3/s2 conv + BN, 2 conv blocks          C1        8       28x28
+3      spike 3x3/s2 conv + BN, 6 transformer blocks   C2        16      14x14
+4      spike 3x3/s1 conv + BN, 2 transformer blocks   C3        16      14x14
+=====  ============================================  ========  ======  ==========
+
+Neurons are SFA integer neurons (``round(clamp(x, 0, D)) / D``). The reference has no time axis; here tensors are
+time-major ``[T, B, C, H, W]`` with ``T = 1`` by default (SFA is stateless, so T acts as a batch axis).
+"""
+import copy
+from typing import Optional, Sequence, Union
+
+import torch
+from torch import nn
+
+from spikeformer_mm.ops import build_neuron
+from spikeformer_mm.registry import MODELS
+from ..layers import ChannelConv, SpikeConvBN, SpikeMatMul, SpikeMLP, TimeDropPath
+from .base_spiking_backbone import BaseSpikingBackbone, SpikingStage
+from .spike_driven import SpikeDrivenMixin, planes_matmul, spike_planes
+
+SFA = dict(type='SFANeuron', D=4)
+
+
+def parse_arch(backbone: type, arch: Union[str, dict], num_widths: int) -> dict:
+    """Resolve ``arch`` (a name of ``backbone.arch_settings`` or a dict) over ``backbone.arch_defaults``.
+
+    Raises a ``KeyError`` listing the valid names or keys, and a ``ValueError`` for inconsistent widths.
+    """
+    name = backbone.__name__
+    if isinstance(arch, str):
+        if arch not in backbone.arch_settings:
+            raise KeyError(f'unknown {name} arch {arch!r}; valid names: {", ".join(backbone.arch_settings)}, '
+                           'or a dict with embed_dims')
+        arch = backbone.arch_settings[arch]
+    if not isinstance(arch, dict) or 'embed_dims' not in arch:
+        raise TypeError(f"arch must be a name or a dict with 'embed_dims', got {arch!r}")
+    unknown = set(arch) - {'embed_dims', *backbone.arch_defaults}
+    if unknown:
+        raise KeyError(f'unknown {name} arch keys {sorted(unknown)}; valid keys: embed_dims, '
+                       f'{", ".join(backbone.arch_defaults)}')
+    arch = {**backbone.arch_defaults, **arch}
+    dims, depths, heads = tuple(arch['embed_dims']), tuple(arch['depths']), arch['num_heads']
+    if len(dims) != num_widths or dims[0] % 2:
+        raise ValueError(f'embed_dims must be {num_widths} widths with an even first one, got {dims}')
+    if len(depths) != backbone.num_stages:
+        raise ValueError(f'depths must give the blocks of the {backbone.num_stages} stages, got {depths}')
+    if any(c % heads for c in dims[2:]):
+        raise ValueError(f'embed_dims[2:] = {dims[2:]} must be divisible by num_heads = {heads}')
+    return dict(arch, embed_dims=dims, depths=depths)
+
+
+class SpikeSepConv(nn.Module):
+    """Spike separable conv (expansion 2): spike -> 1x1 C->2C -> BN -> spike -> dw kxk -> BN -> spike -> 1x1 2C->C -> BN.
+
+    V3's change to V2's SepConv is the BN and spike after the depthwise conv. All convs are bias-free.
+    Shapes: ``[T, B, C, H, W]`` -> ``[T, B, C, H, W]`` (a residual branch).
+    """
+
+    def __init__(self, channels: int, kernel_size: int, neuron_cfg: dict, expansion: int = 2):
+        super().__init__()
+        hidden = channels * expansion
+        self.pwconv1 = SpikeConvBN(channels, hidden, 1, neuron_cfg=neuron_cfg)
+        self.dwconv = SpikeConvBN(hidden, hidden, kernel_size, padding=kernel_size // 2, groups=hidden,
+                                  neuron_cfg=neuron_cfg)
+        self.pwconv2 = SpikeConvBN(hidden, channels, 1, neuron_cfg=neuron_cfg)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pwconv2(self.dwconv(self.pwconv1(x)))
+
+
+class SpikeConvBlock(nn.Module):
+    """Conv-based block: ``u = x + SpikeSepConv_7x7(x)``, ``y = u + ChannelConv(u)``.
+
+    Shapes: ``[T, B, C, H, W]`` -> ``[T, B, C, H, W]``.
+    """
+
+    def __init__(self, channels: int, neuron_cfg: dict, drop_path: float = 0.0):
+        super().__init__()
+        self.sep_conv = SpikeSepConv(channels, 7, neuron_cfg)
+        self.channel_conv = ChannelConv(channels, neuron_cfg, expansion=4)
+        self.drop_path = TimeDropPath(drop_path)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.drop_path(self.sep_conv(x))
+        return x + self.drop_path(self.channel_conv(x))
+
+
+class EfficientSpikeAttention(nn.Module):
+    """Efficient spike-driven self-attention (E-SDSA), quadratic in tokens, with a wide value path.
+
+    ``Q = spike(BN(W_q spike(x)))``, ``K`` likewise (``C -> C``), ``V = spike(BN(W_v spike(x)))`` (``C -> r*C``);
+    per head (``d = C / h``) ``A = (Q K^T) V * 2 / sqrt(d)``; output ``BN(W_o spike(A))`` (``r*C -> C``). All
+    projections are bias-free 1x1 convs; both products go through :class:`SpikeMatMul`.
+
+    With ``spike_driven = True`` Q, K and V run as ``D`` binary planes each: ``Q K^T`` is the sum of ``D^2``
+    binary products (AND-accumulate), and its integer counts multiply the ``D`` binary planes of V (addition
+    only). The result equals the integer path exactly (both are sums of dyadic rationals).
+
+    Shapes: ``[T, B, C, H, W]`` -> ``[T, B, C, H, W]`` (a residual branch).
+    """
+    spike_driven = False
+
+    def __init__(self, channels: int, num_heads: int, neuron_cfg: dict, value_ratio: int = 4):
+        super().__init__()
+        self.num_heads = num_heads
+        self.scale = 2 * (channels // num_heads) ** -0.5
+        self.q_conv = SpikeConvBN(channels, channels, 1, neuron_cfg=neuron_cfg)
+        self.k_conv = SpikeConvBN(channels, channels, 1, neuron_cfg=neuron_cfg)
+        self.v_conv = SpikeConvBN(channels, channels * value_ratio, 1, neuron_cfg=neuron_cfg)
+        self.q_neuron = build_neuron(neuron_cfg)
+        self.k_neuron = build_neuron(neuron_cfg)
+        self.v_neuron = build_neuron(neuron_cfg)
+        self.qk_matmul = SpikeMatMul()
+        self.attn_v_matmul = SpikeMatMul()
+        self.proj_conv = SpikeConvBN(channels * value_ratio, channels, 1, neuron_cfg=neuron_cfg)
+
+    def _heads(self, x: torch.Tensor) -> torch.Tensor:
+        """``[T, B, C', H, W]`` -> ``[T, B, h, N, C' / h]``."""
+        T, B, C = x.shape[:3]
+        return x.reshape(T, B, self.num_heads, C // self.num_heads, -1).transpose(-1, -2)
+
+    def _spike_driven_product(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """``(Q K^T) V`` from binary planes only."""
+        q, q_norm = spike_planes(q, self.q_neuron)
+        k, k_norm = spike_planes(k, self.k_neuron)
+        v, v_norm = spike_planes(v, self.v_neuron)
+        counts = planes_matmul(self.qk_matmul, q, k.transpose(-1, -2))
+        counts = planes_matmul(self.attn_v_matmul, counts.unsqueeze(0), v)
+        return counts / (q_norm * k_norm * v_norm)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        T, B, _, H, W = x.shape
+        q = self._heads(self.q_neuron(self.q_conv(x)))
+        k = self._heads(self.k_neuron(self.k_conv(x)))
+        v = self._heads(self.v_neuron(self.v_conv(x)))
+        if self.spike_driven:
+            attn = self._spike_driven_product(q, k, v)
+        else:
+            attn = self.attn_v_matmul(self.qk_matmul(q, k.transpose(-1, -2)), v)
+        attn = (attn * self.scale).transpose(-1, -2).reshape(T, B, -1, H, W)
+        return self.proj_conv(attn)
+
+
+class SpikeTransformerBlock(nn.Module):
+    """Transformer-based block: ``u = x + SpikeSepConv_3x3(x)``, ``v = u + E-SDSA(u)``, ``y = v + MLP(v)``.
+
+    Shapes: ``[T, B, C, H, W]`` -> ``[T, B, C, H, W]``.
+    """
+
+    def __init__(self, channels: int, num_heads: int, mlp_ratio: float, neuron_cfg: dict,
+                 drop_path: float = 0.0):
+        super().__init__()
+        self.sep_conv = SpikeSepConv(channels, 3, neuron_cfg)
+        self.attn = EfficientSpikeAttention(channels, num_heads, neuron_cfg)
+        self.mlp = SpikeMLP(channels, neuron_cfg, mlp_ratio)
+        self.drop_path = TimeDropPath(drop_path)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.drop_path(self.sep_conv(x))
+        x = x + self.drop_path(self.attn(x))
+        return x + self.drop_path(self.mlp(x))
+
+
+@MODELS.register_module()
+class ESpikeFormer(SpikeDrivenMixin, BaseSpikingBackbone):
+    """E-SpikeFormer (Spike-Driven Transformer V3, Model_Base) backbone with SFA neurons.
+
+    Args:
+        arch: ``'2.7M'``, ``'5.1M'``, ``'10M'``, ``'19M'`` (the reference's ``Efficient_Spiking_Transformer_t/s/m/l``),
+            or a dict with ``embed_dims`` (4 widths) and optionally ``depths`` (5 entries), ``num_heads``,
+            ``mlp_ratio``; missing keys take the defaults ((1, 1, 2, 6, 2), 8 heads, MLP ratio 4).
+        T: time steps (the image is repeated T times); the reference runs T = 1.
+        neuron_cfg: the neuron; default ``dict(type='SFANeuron', D=4)``. ``D`` is the integer ceiling and the
+            number of virtual time steps of spike-driven inference.
+        out_indices: stage outputs to return, from (0) s2 after the first conv block, (1-4) stages 1-4 at strides
+            4, 8, 16, 16. Default ``-1`` (stage 4).
+        drop_path_rate: stochastic depth, linear over the 12 blocks (the reference builds DropPath but never
+            applies it; here it is applied).
+        spike_driven: run every SFA activation as ``D`` binary planes through the next synaptic layer
+            (conv or attention product); also settable on a built model (``backbone.spike_driven = True``).
+        in_channels, keep_time, frozen_stages, norm_eval, init_cfg: see :class:`BaseSpikingBackbone`.
+
+    Differences from the reference (ARCH_SPEC §7): SFA rounds half up (the reference's ``torch.round`` rounds half
+    to even; the two differ only on exact ``.5`` inputs); drop path is applied.
+
+    Shapes: ``[B, in_channels, H, W]`` (H, W multiples of 16) -> tuple of ``[B, C_i, H / s_i, W / s_i]``, or
+    ``[T, B, C_i, H / s_i, W / s_i]`` with ``keep_time=True``. Outputs are pre-spike membrane maps.
+    """
+    arch_defaults = dict(depths=(1, 1, 2, 6, 2), num_heads=8, mlp_ratio=4.0)
+    arch_settings = {
+        '2.7M': dict(embed_dims=(24, 48, 96, 128)),
+        '5.1M': dict(embed_dims=(32, 64, 128, 192)),
+        '10M': dict(embed_dims=(48, 96, 192, 240)),
+        '19M': dict(embed_dims=(64, 128, 256, 360)),
+    }
+
+    def __init__(self, arch: Union[str, dict] = '10M', T: int = 1, in_channels: int = 3,
+                 neuron_cfg: Optional[dict] = None, out_indices: Union[int, Sequence[int]] = -1,
+                 keep_time: bool = False, drop_path_rate: float = 0.0, frozen_stages: int = -1,
+                 norm_eval: bool = False, spike_driven: bool = False,
+                 init_cfg: Optional[Union[dict, list]] = None):
+        super().__init__(T=T, in_channels=in_channels, out_indices=out_indices, keep_time=keep_time,
+                         frozen_stages=frozen_stages, norm_eval=norm_eval, init_cfg=init_cfg)
+        arch = parse_arch(type(self), arch, num_widths=4)
+        self.embed_dims = arch['embed_dims']
+        neuron_cfg = copy.deepcopy(SFA if neuron_cfg is None else neuron_cfg)
+        C0, C1, C2, C3 = self.embed_dims
+        depths, heads, ratio = arch['depths'], arch['num_heads'], arch['mlp_ratio']
+        dpr = iter(drop_path_rate * i / max(sum(depths) - 1, 1) for i in range(sum(depths)))
+
+        def conv_blocks(channels, depth):
+            return [SpikeConvBlock(channels, neuron_cfg, next(dpr)) for _ in range(depth)]
+
+        def transformer_blocks(channels, depth):
+            return [SpikeTransformerBlock(channels, heads, ratio, neuron_cfg, next(dpr)) for _ in range(depth)]
+
+        def down(c_in, c_out, stride):
+            return SpikeConvBN(c_in, c_out, 3, stride, 1, bias=True, neuron_cfg=neuron_cfg)
+
+        self.stages = nn.ModuleList([
+            SpikingStage(SpikeConvBN(in_channels, C0 // 2, 7, 2, 3, bias=True), conv_blocks(C0 // 2, depths[0])),
+            SpikingStage(down(C0 // 2, C0, 2), conv_blocks(C0, depths[1])),
+            SpikingStage(down(C0, C1, 2), conv_blocks(C1, depths[2])),
+            SpikingStage(down(C1, C2, 2), transformer_blocks(C2, depths[3])),
+            SpikingStage(down(C2, C3, 1), transformer_blocks(C3, depths[4])),
+        ])
+        self.out_channels = tuple(c for i, c in enumerate((C0 // 2, C0, C1, C2, C3)) if i in self.out_indices)
+        self.spike_driven = spike_driven
+        self._freeze_stages()

@@ -1,0 +1,204 @@
+"""E-SpikeFormer Large (Spike-Driven Transformer V3, Model_Large: 83M / 171M) as an OpenMMLab backbone.
+
+Layout (ARCH_SPEC §3.2), for a 224x224 input and ``embed_dims = [C0, C1, C2]``:
+
+=====  ============================================  ========  ======  ==========
+stage  layers                                        channels  stride  output
+=====  ============================================  ========  ======  ==========
+0      7x7/s2 encoding conv + BN, 1 conv block        C0/2      2       112x112
+1      spike 3x3/s2 conv + BN, 1 conv block           C0        4       56x56
+2      spike 3x3/s2 conv + BN, 2 conv blocks          C1        8       28x28
+3      spike 3x3/s2 conv + BN, 12 transformer blocks  C2        16      14x14
+=====  ============================================  ========  ======  ==========
+
+The reference runs its transformer blocks on flattened tokens with 1-D convs; here they are 1x1 convs on the
+``[T, B, C, H, W]`` map (the same maths; BatchNorm1d over tokens equals BatchNorm2d over H, W), so the stage
+outputs are feature maps like :class:`ESpikeFormer`'s.
+"""
+import copy
+from typing import Optional, Sequence, Union
+
+import torch
+from torch import nn
+
+from spikeformer_mm.ops import build_neuron
+from spikeformer_mm.registry import MODELS
+from ..layers import ChannelConv, SpikeConvBN, SpikeMatMul, SpikeMLP, TimeDropPath, fold_time
+from .base_spiking_backbone import BaseSpikingBackbone, SpikingStage
+from .e_spikeformer import SFA, parse_arch
+from .spike_driven import SpikeDrivenMixin, planes_matmul, spike_planes
+
+
+class LargeConvBlock(nn.Module):
+    """Model_Large conv block: ``y = x + ChannelConv(x)`` with biased 3x3 convs (no separable conv).
+
+    Shapes: ``[T, B, C, H, W]`` -> ``[T, B, C, H, W]``.
+    """
+
+    def __init__(self, channels: int, neuron_cfg: dict, drop_path: float = 0.0):
+        super().__init__()
+        self.channel_conv = ChannelConv(channels, neuron_cfg, expansion=4, bias=True)
+        self.drop_path = TimeDropPath(drop_path)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.drop_path(self.channel_conv(x))
+
+
+class SpikeRepConv(nn.Module):
+    """spike -> 1x1 C_in->C_h -> BN -> 1x1 C_h->C_out -> BN, no spike in between (foldable into one 1x1 conv).
+
+    Shapes: ``[T, B, C_in, H, W]`` -> ``[T, B, C_out, H, W]``.
+    """
+
+    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, neuron_cfg: dict):
+        super().__init__()
+        self.conv1 = SpikeConvBN(in_channels, hidden_channels, 1, neuron_cfg=neuron_cfg)
+        self.conv2 = SpikeConvBN(hidden_channels, out_channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv2(self.conv1(x))
+
+
+class LargeSpikeAttention(nn.Module):
+    """Model_Large spike-driven self-attention, linear in tokens.
+
+    ``Q, K, V = spike(BN(SpikeRepConv(x)))`` (hidden width ``1.5 C``); per head ``A = Q (K^T V) * scale``
+    (``scale = 0.125``); output ``BN(SpikeRepConv(A))`` (the RepConv spikes A first). Both products go through
+    :class:`SpikeMatMul`. With ``spike_driven = True``, ``K^T V`` is the sum of ``D^2`` binary products and its
+    integer counts multiply the ``D`` binary planes of Q.
+
+    Shapes: ``[T, B, C, H, W]`` -> ``[T, B, C, H, W]`` (a residual branch).
+    """
+    spike_driven = False
+
+    def __init__(self, channels: int, num_heads: int, neuron_cfg: dict, hidden_ratio: float = 1.5,
+                 scale: float = 0.125):
+        super().__init__()
+        self.num_heads = num_heads
+        self.scale = scale
+        hidden = int(channels * hidden_ratio)
+        for name in ('q', 'k', 'v', 'proj'):
+            setattr(self, f'{name}_conv', SpikeRepConv(channels, hidden, channels, neuron_cfg))
+            setattr(self, f'{name}_bn', nn.BatchNorm2d(channels))
+        self.q_neuron = build_neuron(neuron_cfg)
+        self.k_neuron = build_neuron(neuron_cfg)
+        self.v_neuron = build_neuron(neuron_cfg)
+        self.kv_matmul = SpikeMatMul()
+        self.qkv_matmul = SpikeMatMul()
+
+    def _heads(self, x: torch.Tensor) -> torch.Tensor:
+        """``[T, B, C, H, W]`` -> ``[T, B, h, N, C / h]``."""
+        T, B, C = x.shape[:3]
+        return x.reshape(T, B, self.num_heads, C // self.num_heads, -1).transpose(-1, -2)
+
+    def _spike_driven_product(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """``Q (K^T V)`` from binary planes only."""
+        q, q_norm = spike_planes(q, self.q_neuron)
+        k, k_norm = spike_planes(k, self.k_neuron)
+        v, v_norm = spike_planes(v, self.v_neuron)
+        counts = planes_matmul(self.kv_matmul, k.transpose(-1, -2), v)
+        counts = planes_matmul(self.qkv_matmul, q, counts.unsqueeze(0))
+        return counts / (q_norm * k_norm * v_norm)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        T, B, C, H, W = x.shape
+        q = self._heads(self.q_neuron(fold_time(self.q_bn, self.q_conv(x))))
+        k = self._heads(self.k_neuron(fold_time(self.k_bn, self.k_conv(x))))
+        v = self._heads(self.v_neuron(fold_time(self.v_bn, self.v_conv(x))))
+        if self.spike_driven:
+            attn = self._spike_driven_product(q, k, v)
+        else:
+            attn = self.qkv_matmul(q, self.kv_matmul(k.transpose(-1, -2), v))
+        attn = (attn * self.scale).transpose(-1, -2).reshape(T, B, C, H, W)
+        return fold_time(self.proj_bn, self.proj_conv(attn))
+
+
+class LargeTransformerBlock(nn.Module):
+    """Model_Large block: ``[x += RepConv(x)]``, ``x += gamma1 * Attn(x)``, ``y = x + gamma2 * MLP(x)``.
+
+    ``rep_conv=True`` is the 83M ("base") choice: a leading ``SpikeRepConv`` C->C->C residual branch. ``gamma``
+    are per-channel layer scales. Shapes: ``[T, B, C, H, W]`` -> ``[T, B, C, H, W]``.
+    """
+
+    def __init__(self, channels: int, num_heads: int, mlp_ratio: float, neuron_cfg: dict, rep_conv: bool,
+                 layer_scale_init_value: float = 1e-6, drop_path: float = 0.0):
+        super().__init__()
+        self.rep_conv = SpikeRepConv(channels, channels, channels, neuron_cfg) if rep_conv else None
+        self.attn = LargeSpikeAttention(channels, num_heads, neuron_cfg)
+        self.mlp = SpikeMLP(channels, neuron_cfg, mlp_ratio)
+        self.layer_scale1 = nn.Parameter(torch.full((channels,), float(layer_scale_init_value)))
+        self.layer_scale2 = nn.Parameter(torch.full((channels,), float(layer_scale_init_value)))
+        self.drop_path = TimeDropPath(drop_path)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.rep_conv is not None:
+            x = x + self.drop_path(self.rep_conv(x))
+        x = x + self.drop_path(self.layer_scale1.view(-1, 1, 1) * self.attn(x))
+        return x + self.drop_path(self.layer_scale2.view(-1, 1, 1) * self.mlp(x))
+
+
+@MODELS.register_module()
+class ESpikeFormerLarge(SpikeDrivenMixin, BaseSpikingBackbone):
+    """E-SpikeFormer Large (V3 Model_Large ``Spikformer``): 3 stages, 12 transformer blocks with layer scale.
+
+    Args:
+        arch: ``'83M'`` (``spikformer12_512``: [128, 256, 512], with the RepConv branch) or ``'171M'``
+            (``spikformer12_768``: [196, 384, 768]), or a dict with ``embed_dims`` (3 widths) and optionally
+            ``depths`` (4 entries, default (1, 1, 2, 12)), ``num_heads`` (8), ``mlp_ratio`` (4), ``rep_conv``
+            (False).
+        T: time steps (the image is repeated T times); the reference runs T = 1.
+        neuron_cfg: the neuron; default ``dict(type='SFANeuron', D=4)`` (the "1x4" models; "1x8" is D=8).
+        out_indices: stage outputs to return, from (0) s2 after the first conv block, (1-3) stages 1-3 at strides
+            4, 8, 16. Default ``-1`` (stage 3).
+        layer_scale_init_value: initial layer-scale value (1e-6, as the reference's fine-tuning model).
+        drop_path_rate: stochastic depth, linear over the 16 blocks.
+        spike_driven: run SFA activations as ``D`` binary planes through the next synaptic layer; also settable
+            on a built model. The second 1x1 conv of each ``SpikeRepConv`` follows a BN, not a spike, so it still
+            sees real values: fold the RepConv into one conv for a fully spike-driven deployment.
+        in_channels, keep_time, frozen_stages, norm_eval, init_cfg: see :class:`BaseSpikingBackbone`.
+
+    Differences from the reference (ARCH_SPEC §7.2 #8, #15): the 83M block's forward takes B, C, N from its input
+    (the reference raises ``NameError`` and uses a global T = 4); SFA rounds half up with the gradient window
+    [0, D] (the reference's Large neuron uses (0, D)); drop path also covers the RepConv branch.
+
+    Shapes: ``[B, in_channels, H, W]`` (H, W multiples of 16) -> tuple of ``[B, C_i, H / s_i, W / s_i]``, or
+    ``[T, B, C_i, H / s_i, W / s_i]`` with ``keep_time=True``.
+    """
+    num_stages = 4
+    arch_defaults = dict(depths=(1, 1, 2, 12), num_heads=8, mlp_ratio=4.0, rep_conv=False)
+    arch_settings = {
+        '83M': dict(embed_dims=(128, 256, 512), rep_conv=True),
+        '171M': dict(embed_dims=(196, 384, 768)),
+    }
+
+    def __init__(self, arch: Union[str, dict] = '83M', T: int = 1, in_channels: int = 3,
+                 neuron_cfg: Optional[dict] = None, out_indices: Union[int, Sequence[int]] = -1,
+                 keep_time: bool = False, layer_scale_init_value: float = 1e-6, drop_path_rate: float = 0.0,
+                 frozen_stages: int = -1, norm_eval: bool = False, spike_driven: bool = False,
+                 init_cfg: Optional[Union[dict, list]] = None):
+        super().__init__(T=T, in_channels=in_channels, out_indices=out_indices, keep_time=keep_time,
+                         frozen_stages=frozen_stages, norm_eval=norm_eval, init_cfg=init_cfg)
+        arch = parse_arch(type(self), arch, num_widths=3)
+        self.embed_dims = arch['embed_dims']
+        neuron_cfg = copy.deepcopy(SFA if neuron_cfg is None else neuron_cfg)
+        C0, C1, C2 = self.embed_dims
+        depths = arch['depths']
+        dpr = iter(drop_path_rate * i / max(sum(depths) - 1, 1) for i in range(sum(depths)))
+
+        def conv_blocks(channels, depth):
+            return [LargeConvBlock(channels, neuron_cfg, next(dpr)) for _ in range(depth)]
+
+        def down(c_in, c_out):
+            return SpikeConvBN(c_in, c_out, 3, 2, 1, bias=True, neuron_cfg=neuron_cfg)
+
+        blocks = [LargeTransformerBlock(C2, arch['num_heads'], arch['mlp_ratio'], neuron_cfg, arch['rep_conv'],
+                                        layer_scale_init_value, next(dpr)) for _ in range(depths[3])]
+        self.stages = nn.ModuleList([
+            SpikingStage(SpikeConvBN(in_channels, C0 // 2, 7, 2, 3, bias=True), conv_blocks(C0 // 2, depths[0])),
+            SpikingStage(down(C0 // 2, C0), conv_blocks(C0, depths[1])),
+            SpikingStage(down(C0, C1), conv_blocks(C1, depths[2])),
+            SpikingStage(down(C1, C2), blocks),
+        ])
+        self.out_channels = tuple(c for i, c in enumerate((C0 // 2, C0, C1, C2)) if i in self.out_indices)
+        self.spike_driven = spike_driven
+        self._freeze_stages()
