@@ -1,4 +1,5 @@
 """Spiking necks (registered in ``spikeformer_mm.registry.MODELS``)."""
+from .spike_seg_fpn import SpikeSegFPN
 from .spiking_gap import SpikingGlobalAvgPool
 
-__all__ = ['SpikingGlobalAvgPool']
+__all__ = ['SpikingGlobalAvgPool', 'SpikeSegFPN']
