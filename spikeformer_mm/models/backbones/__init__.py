@@ -3,5 +3,7 @@ from .base_spiking_backbone import BaseSpikingBackbone, SpikingStage
 from .e_spikeformer import ESpikeFormer
 from .e_spikeformer_large import ESpikeFormerLarge
 from .meta_spikeformer import MetaSpikeFormer
+from .spikeformer import Spikeformer
 
-__all__ = ['BaseSpikingBackbone', 'SpikingStage', 'MetaSpikeFormer', 'ESpikeFormer', 'ESpikeFormerLarge']
+__all__ = ['BaseSpikingBackbone', 'SpikingStage', 'MetaSpikeFormer', 'ESpikeFormer', 'ESpikeFormerLarge',
+           'Spikeformer']
