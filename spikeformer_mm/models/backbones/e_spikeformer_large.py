@@ -16,7 +16,8 @@ The reference runs its transformer blocks on flattened tokens with 1-D convs; he
 outputs are feature maps like :class:`ESpikeFormer`'s.
 """
 import copy
-from typing import Optional, Sequence, Union
+import re
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
@@ -202,3 +203,16 @@ class ESpikeFormerLarge(SpikeDrivenMixin, BaseSpikingBackbone):
         self.out_channels = tuple(c for i, c in enumerate((C0 // 2, C0, C1, C2)) if i in self.out_indices)
         self.spike_driven = spike_driven
         self._freeze_stages()
+
+    def get_layer_depth(self, param_name: str, prefix: str = '') -> Tuple[int, int]:
+        """``(layer id, number of layers)`` of a parameter, for mmpretrain's layer-wise lr decay.
+
+        The conv stages and the last downsampling layer are layer 0, transformer block ``i`` is layer ``i + 1``, and
+        parameters outside the backbone (not starting with ``prefix``, e.g. the head) are the last layer. The
+        reference's decay script crashes before assigning layers (ARCH_SPEC §7.2 #13); this is the ViT convention.
+        """
+        num_layers = len(self.stages[-1].blocks) + 2
+        if not param_name.startswith(prefix):
+            return num_layers - 1, num_layers
+        block = re.match(rf'stages\.{len(self.stages) - 1}\.blocks\.(\d+)\.', param_name[len(prefix):])
+        return (int(block.group(1)) + 1 if block else 0), num_layers

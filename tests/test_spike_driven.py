@@ -1,0 +1,108 @@
+"""Spike-driven inference of the E-SpikeFormer backbones: D binary planes per SFA activation, same outputs."""
+import pytest
+import torch
+from torch import nn
+
+import spikeformer_mm.converters.v3  # noqa: F401  (registers the 'v3' family)
+from spikeformer_mm.converters import FAMILIES
+from spikeformer_mm.converters.biclab import TARGETS, build_target
+from spikeformer_mm.models.backbones import ESpikeFormer, ESpikeFormerLarge
+from spikeformer_mm.models.layers import SpikeMatMul
+
+
+@pytest.fixture(scope='module')
+def reference(reference_dir):
+    return torch.load(reference_dir / 'v3_base_reference_outputs.pt', weights_only=False)
+
+
+@pytest.fixture(scope='module')
+def classifier(reference):
+    state_dict = FAMILIES['v3'](reference['state_dict'])
+    model = build_target(TARGETS['v3'](state_dict))
+    model.load_state_dict(state_dict, strict=True)
+    return model
+
+
+def is_binary(x: torch.Tensor) -> bool:
+    return bool(((x == 0) | (x == 1)).all())
+
+
+def record_synaptic_inputs(backbone: nn.Module) -> dict:
+    """Forward hooks on every Conv2d / Linear / SpikeMatMul after the encoding conv: name -> list of input tuples."""
+    encoding = backbone.stages[0].downsample.conv
+    seen = {}
+    for name, module in backbone.named_modules():
+        if isinstance(module, (nn.Conv2d, nn.Linear, SpikeMatMul)) and module is not encoding:
+            seen[name] = []
+            module.register_forward_hook(lambda m, args, out, name=name: seen[name].append(args))
+    return seen
+
+
+def run(model, x, spike_driven):
+    model.backbone.spike_driven = spike_driven
+    with torch.no_grad():
+        return model(x)
+
+
+def test_reference_logits_are_reproduced_by_binary_spikes(classifier, reference):
+    integer = run(classifier, reference['input'], spike_driven=False)
+    spiking = run(classifier, reference['input'], spike_driven=True)
+    torch.testing.assert_close(spiking, integer, rtol=0, atol=1e-4)
+    torch.testing.assert_close(spiking, reference['logits'], rtol=0, atol=1e-4)
+
+
+def test_every_synaptic_layer_after_the_encoding_conv_sees_only_spikes(reference):
+    state_dict = FAMILIES['v3'](reference['state_dict'])
+    model = build_target(TARGETS['v3'](state_dict))
+    model.load_state_dict(state_dict, strict=True)
+    seen = record_synaptic_inputs(model.backbone)
+
+    run(model, reference['input'], spike_driven=False)
+    integer_inputs = [args[0] for calls in seen.values() for args in calls]
+    assert not all(is_binary(x) for x in integer_inputs)  # the integer path feeds levels k/4
+    for calls in seen.values():
+        calls.clear()
+
+    run(model, reference['input'], spike_driven=True)
+    assert all(len(calls) == 1 for calls in seen.values()), [n for n, c in seen.items() if len(c) != 1]
+    for name, calls in seen.items():
+        args = calls[0]
+        if name.endswith('attn_v_matmul'):
+            counts, v = args  # integer coincidence counts of the binary Q K^T products, times binary V planes
+            assert torch.equal(counts, counts.round()) and is_binary(v), name
+        else:
+            assert all(is_binary(a) for a in args), name
+    names = set(seen)
+    assert any(n.endswith('qk_matmul') for n in names) and any(n.endswith('mlp.fc2.conv') for n in names)
+
+
+def test_switch_is_settable_on_a_built_model():
+    model = ESpikeFormer(arch=dict(embed_dims=(16, 32, 64, 96)), spike_driven=True)
+    assert all(m.spike_driven for m in model.modules() if hasattr(m, 'spike_driven'))
+    model.spike_driven = False
+    assert not any(m.spike_driven for m in model.modules() if hasattr(m, 'spike_driven'))
+
+
+def test_spike_driven_needs_sfa_neurons():
+    with pytest.raises(ValueError, match='needs SFA neurons'):
+        ESpikeFormer(arch=dict(embed_dims=(16, 32, 64, 96)), neuron_cfg=dict(type='MultiStepLIF'),
+                     spike_driven=True)
+
+
+@pytest.mark.parametrize('rep_conv', [True, False])
+def test_large_backbone_spike_driven_equals_integer_path(rep_conv):
+    torch.manual_seed(0)
+    model = ESpikeFormerLarge(arch=dict(embed_dims=(16, 32, 64), depths=(1, 1, 1, 2), rep_conv=rep_conv),
+                              layer_scale_init_value=1.0, out_indices=(0, 1, 2, 3)).eval()
+    for module in model.modules():  # non-trivial BN statistics so the spikes take all levels
+        if isinstance(module, nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.1, 0.5)
+    x = torch.randn(2, 3, 32, 48)
+    with torch.no_grad():
+        integer = model(x)
+        model.spike_driven = True
+        spiking = model(x)
+    for a, b in zip(spiking, integer):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-4)
+    assert integer[-1].abs().max() > 0.1
