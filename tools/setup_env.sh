@@ -74,4 +74,5 @@ fi
 step "install mmcv $MMCV_VERSION" pip install "$WHEEL_DIR"/mmcv-*.whl
 step "install OpenMMLab toolboxes, spikingjelly and this package" pip install -e "$ROOT[tests]"
 step "verify mmcv ops and toolbox imports" verify
+cat "$LOG_DIR/verify_mmcv_ops_and_toolbox_imports.log"
 echo "Environment ready in $((SECONDS - total)) s: source $VENV/bin/activate"

@@ -3,5 +3,7 @@ from .builder import build_neuron
 from .lif import MultiStepLIF
 from .sfa import SFANeuron, sfa
 from .spike_expansion import expand_to_spikes, spike_driven_forward
+from .spike_storage import compact_spike_storage, mark_spikes
 
-__all__ = ['MultiStepLIF', 'SFANeuron', 'sfa', 'expand_to_spikes', 'spike_driven_forward', 'build_neuron']
+__all__ = ['MultiStepLIF', 'SFANeuron', 'sfa', 'expand_to_spikes', 'spike_driven_forward', 'build_neuron',
+           'compact_spike_storage', 'mark_spikes']

@@ -6,6 +6,8 @@ from spikingjelly.activation_based import functional, surrogate
 from torch import nn
 
 from spikeformer_mm.registry import MODELS
+from .kernels import lif_backward_kernel, lif_forward_kernel
+from .spike_storage import mark_spikes
 
 BACKENDS = ('auto', 'torch', 'cuda', 'triton')
 
@@ -27,6 +29,25 @@ def _select_spikingjelly_cuda_implementation(backend: str) -> None:
     _selection._requested = 'auto' if backend == 'auto' else backend
 
 
+class _MultiStepLIFFunction(torch.autograd.Function):
+    """Fused multi-step LIF: saves only the charged membrane H for the backward pass."""
+
+    @staticmethod
+    def forward(ctx, x, tau, v_threshold, v_reset, decay_input, detach_reset, alpha):
+        keep_h = ctx.needs_input_grad[0]
+        spikes, h = lif_forward_kernel(x.contiguous(), tau, v_threshold, v_reset, decay_input, keep_h)
+        if keep_h:
+            ctx.save_for_backward(h)
+        ctx.params = (tau, v_threshold, v_reset, decay_input, detach_reset, alpha)
+        return spikes
+
+    @staticmethod
+    def backward(ctx, grad_spikes):
+        h, = ctx.saved_tensors
+        grad_x = lif_backward_kernel(grad_spikes.contiguous(), h, *ctx.params)
+        return grad_x, None, None, None, None, None, None
+
+
 @MODELS.register_module()
 class MultiStepLIF(nn.Module):
     """Multi-step LIF neuron with hard reset and a sigmoid surrogate gradient.
@@ -39,9 +60,10 @@ class MultiStepLIF(nn.Module):
         dS/dH = alpha * sigmoid(alpha * (H - v_threshold)) * (1 - sigmoid(...))
 
     The membrane starts at rest on every call, so no state leaks between calls and no ``reset_net`` is needed.
-    Runs spikingjelly's fused multi-step LIF op: its CPU kernel here, and on CUDA tensors its native CUDA or
-    triton kernel (``backend='auto'`` lets spikingjelly pick; ``'cuda'``/``'triton'`` pin one; ``'torch'`` pins
-    the PyTorch implementation). spikingjelly 2.x has no cupy kernels.
+    Backends: on CUDA tensors ``'auto'`` runs spikingjelly 2.x's multi-step LIF op, which picks its native CUDA or
+    triton kernel (``'cuda'``/``'triton'`` pin one; spikingjelly 2.x has no cupy kernels); on CPU, and with
+    ``backend='torch'`` anywhere, a fused PyTorch kernel (``torch.compile``d, exact) that saves only the charged
+    membrane for the backward pass. Both compute the same dynamics.
 
     Shapes: input ``[T, ...]`` (T >= 1, at least 2-D) -> binary spikes ``[T, ...]`` of the input's dtype.
     """
@@ -62,7 +84,7 @@ class MultiStepLIF(nn.Module):
         self.detach_reset = detach_reset
         self.surrogate_alpha = float(surrogate_alpha)
         self.backend = backend
-        self.surrogate = surrogate.Sigmoid(alpha=self.surrogate_alpha)
+        self.surrogate = surrogate.Sigmoid(alpha=self.surrogate_alpha)  # spikingjelly's CUDA path
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() < 2:
@@ -70,17 +92,15 @@ class MultiStepLIF(nn.Module):
                              f'got shape {tuple(x.shape)}')
         if x.shape[0] < 1:
             raise ValueError('MultiStepLIF got T = 0 time steps; T must be >= 1')
-        if self.backend == 'torch' and x.is_cuda:
-            from spikingjelly._ops.lif.reference import multi_step
+        if x.is_cuda and self.backend != 'torch':
             v0 = torch.full_like(x[0], self.v_reset, dtype=torch.float32)
-            spikes, _, _ = multi_step(x, v0, self.tau, self.decay_input, self.v_threshold, self.v_reset,
-                                      self.surrogate, self.detach_reset)
-            return spikes
-        v0 = torch.full_like(x[0], self.v_reset, dtype=torch.float32)
-        spikes, _, _ = functional.lif_multi_step(
-            x, v0, self.tau, self.decay_input, self.v_threshold, self.v_reset, self.surrogate,
-            self.detach_reset)
-        return spikes
+            spikes, _, _ = functional.lif_multi_step(
+                x, v0, self.tau, self.decay_input, self.v_threshold, self.v_reset, self.surrogate,
+                self.detach_reset)
+        else:
+            spikes = _MultiStepLIFFunction.apply(x, self.tau, self.v_threshold, self.v_reset, self.decay_input,
+                                                 self.detach_reset, self.surrogate_alpha)
+        return mark_spikes(spikes)
 
     def extra_repr(self) -> str:
         return (f'tau={self.tau}, v_threshold={self.v_threshold}, v_reset={self.v_reset}, '

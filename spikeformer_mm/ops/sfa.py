@@ -5,6 +5,8 @@ import torch
 from torch import nn
 
 from spikeformer_mm.registry import MODELS
+from .kernels import sfa_backward_kernel, sfa_forward_kernel
+from .spike_storage import mark_spikes
 
 
 class _SFAFunction(torch.autograd.Function):
@@ -12,15 +14,15 @@ class _SFAFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, D: int, norm: float) -> torch.Tensor:
-        inside = (x >= 0) & (x <= D)  # bool: 1 byte per element kept for backward
-        ctx.save_for_backward(inside)
+        levels, inside = sfa_forward_kernel(x, D, norm)
+        ctx.save_for_backward(inside)  # uint8: 1 byte per element kept for backward
         ctx.norm = norm
-        return torch.floor(x.clamp(0, D) + 0.5) / norm
+        return mark_spikes(levels, norm) if D <= 255 else levels
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):
         inside, = ctx.saved_tensors
-        return grad_out * inside / ctx.norm, None, None
+        return sfa_backward_kernel(grad_out, inside, ctx.norm), None, None
 
 
 def sfa(x: torch.Tensor, D: int = 4, norm: Optional[float] = None) -> torch.Tensor:

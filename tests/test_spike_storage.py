@@ -1,0 +1,56 @@
+"""Spikes saved for backward are kept in 1 byte and restored bit-exactly."""
+import torch
+from torch import nn
+
+from spikeformer_mm.ops import MultiStepLIF, SFANeuron, compact_spike_storage
+from spikeformer_mm.ops.spike_storage import _pack, _unpack
+
+
+def test_marked_spikes_and_their_views_pack_to_uint8_exactly():
+    spikes = MultiStepLIF()(torch.randn(2, 3, 4, 5) * 3)
+    packed = _pack(spikes.flatten(0, 1))
+    assert packed[0].dtype == torch.uint8
+    assert torch.equal(_unpack(packed), spikes.flatten(0, 1))
+    levels = SFANeuron(D=3)(torch.randn(4, 6) * 3)  # values k/3: not exactly representable
+    packed = _pack(levels)
+    assert packed[0].dtype == torch.uint8 and torch.equal(_unpack(packed), levels)
+
+
+def test_unmarked_tensors_are_left_alone():
+    x = torch.randn(3, 4)
+    assert _pack(x) is x and _unpack(x) is x
+    relu_out = torch.relu(x)
+    assert _pack(relu_out) is relu_out
+
+
+def _lif_conv_grads(compact: bool, neuron):
+    torch.manual_seed(0)
+    conv = nn.Conv2d(4, 5, 3, padding=1)
+    x = (torch.randn(3, 2, 4, 6, 6) * 3).requires_grad_()
+    with compact_spike_storage(compact):
+        out = conv(neuron(x).flatten(0, 1))
+    out.square().sum().backward()
+    return x.grad, conv.weight.grad
+
+
+def test_gradients_identical_with_compact_storage():
+    for neuron in (MultiStepLIF(), SFANeuron(D=4)):
+        plain = _lif_conv_grads(False, neuron)
+        compact = _lif_conv_grads(True, neuron)
+        for a, b in zip(plain, compact):
+            assert torch.equal(a, b)
+
+
+def test_saved_spikes_really_are_stored_in_one_byte():
+    stored = []
+
+    def pack(t):
+        packed = _pack(t)
+        stored.append(packed[0].dtype if isinstance(packed, tuple) else t.dtype)
+        return packed
+
+    conv = nn.Conv2d(4, 5, 1)
+    x = torch.randn(2, 1, 4, 3, 3, requires_grad=True)
+    with torch.autograd.graph.saved_tensors_hooks(pack, _unpack):
+        conv(MultiStepLIF()(x).flatten(0, 1)).sum().backward()
+    assert torch.uint8 in stored  # the conv's saved input
