@@ -18,6 +18,8 @@ from mmengine.model import BaseModule
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from spikeformer_mm.ops import compact_spike_storage
+
 
 class SpikingStage(nn.Module):
     """A downsampling layer followed by a sequence of blocks, all time-major.
@@ -102,10 +104,11 @@ class BaseSpikingBackbone(BaseModule):
         self._check_input(x)
         x = x.unsqueeze(0).expand(self.T, *x.shape).contiguous()
         outs = []
-        for i, stage in enumerate(self.stages[:self.out_indices[-1] + 1]):
-            x = stage(x)
-            if i in self.out_indices:
-                outs.append(x if self.keep_time else x.mean(0))
+        with compact_spike_storage(torch.is_grad_enabled()):  # saved spikes in 1 byte, bit-exact
+            for i, stage in enumerate(self.stages[:self.out_indices[-1] + 1]):
+                x = stage(x)
+                if i in self.out_indices:
+                    outs.append(x if self.keep_time else x.mean(0))
         return tuple(outs)
 
     def _freeze_stages(self) -> None:
