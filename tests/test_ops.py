@@ -69,6 +69,28 @@ class TestMultiStepLIF:
         ref.backward(grad)
         torch.testing.assert_close(x.grad, x_ref.grad, rtol=1e-6, atol=1e-7)
 
+    def test_matches_spikingjelly_lif_node(self):
+        from spikingjelly.activation_based import functional, neuron, surrogate
+        node = neuron.LIFNode(tau=2., decay_input=True, detach_reset=True,
+                              surrogate_function=surrogate.Sigmoid(alpha=4.), step_mode='m')
+        torch.manual_seed(1)
+        x = (torch.randn(4, 2, 8, 5, 5) * 2).requires_grad_()
+        x_sj = x.detach().clone().requires_grad_()
+        out, out_sj = MultiStepLIF()(x), node(x_sj)
+        functional.reset_net(node)
+        assert torch.equal(out, out_sj)
+        grad = torch.randn_like(out)
+        out.backward(grad)
+        out_sj.backward(grad)
+        torch.testing.assert_close(x.grad, x_sj.grad, rtol=1e-6, atol=1e-7)
+
+    @pytest.mark.parametrize('backend, device, expected', [
+        ('auto', 'cuda', 'spikingjelly'), ('cuda', 'cuda', 'spikingjelly'), ('triton', 'cuda', 'spikingjelly'),
+        ('torch', 'cuda', 'fused'), ('auto', 'cpu', 'fused'), ('torch', 'cpu', 'fused')])
+    def test_implementation_selection(self, backend, device, expected):
+        from spikeformer_mm.ops.lif import select_implementation
+        assert select_implementation(backend, torch.device(device)) == expected
+
     def test_output_is_binary_and_keeps_shape_and_dtype(self):
         out = MultiStepLIF()(torch.randn(2, 3, 4) * 4)
         assert out.shape == (2, 3, 4) and out.dtype == torch.float32

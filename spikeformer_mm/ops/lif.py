@@ -23,6 +23,15 @@ def _check_backend(backend: str) -> None:
         raise ValueError("backend='triton' needs the triton package (pip install 'spikeformer_mm[triton]')")
 
 
+def select_implementation(backend: str, device: torch.device) -> str:
+    """Which LIF implementation runs for ``backend`` on ``device``: ``'spikingjelly'`` or ``'fused'``.
+
+    CUDA tensors go to spikingjelly's kernels (native CUDA / triton) unless ``backend='torch'``; everything
+    else runs the fused PyTorch kernel.
+    """
+    return 'spikingjelly' if device.type == 'cuda' and backend != 'torch' else 'fused'
+
+
 def _select_spikingjelly_cuda_implementation(backend: str) -> None:
     """Pin spikingjelly's CUDA LIF kernel choice (it otherwise reads SJ_LIF_CUDA_IMPLEMENTATION at import)."""
     from spikingjelly._ops.lif import _selection
@@ -92,7 +101,7 @@ class MultiStepLIF(nn.Module):
                              f'got shape {tuple(x.shape)}')
         if x.shape[0] < 1:
             raise ValueError('MultiStepLIF got T = 0 time steps; T must be >= 1')
-        if x.is_cuda and self.backend != 'torch':
+        if select_implementation(self.backend, x.device) == 'spikingjelly':
             v0 = torch.full_like(x[0], self.v_reset, dtype=torch.float32)
             spikes, _, _ = functional.lif_multi_step(
                 x, v0, self.tau, self.decay_input, self.v_threshold, self.v_reset, self.surrogate,
