@@ -11,6 +11,8 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import spikeformer_mm  # noqa: F401  (checkpoint fixes; registries resolve lazily)
+from spikeformer_mm.engine.cpu_distributed import prepare_cpu_distributed
+from spikeformer_mm.engine.data_paths import check_data_paths
 
 
 def parse_args(argv=None):
@@ -49,9 +51,11 @@ def build_config(args) -> Config:
     return cfg
 
 
-def main(argv=None):
-    runner = Runner.from_cfg(build_config(parse_args(argv)))
-    return runner.test()
+def main(argv=None) -> dict:
+    cfg = build_config(parse_args(argv))
+    check_data_paths(cfg, ('test',))
+    prepare_cpu_distributed(cfg)
+    return Runner.from_cfg(cfg).test()
 
 
 if __name__ == '__main__':

@@ -11,6 +11,8 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import spikeformer_mm  # noqa: F401  (checkpoint fixes; registries resolve lazily)
+from spikeformer_mm.engine.cpu_distributed import prepare_cpu_distributed
+from spikeformer_mm.engine.data_paths import check_data_paths
 
 
 def parse_args(argv=None):
@@ -53,9 +55,13 @@ def build_config(args) -> Config:
     return cfg
 
 
-def main(argv=None):
-    runner = Runner.from_cfg(build_config(parse_args(argv)))
+def main(argv=None) -> Runner:
+    cfg = build_config(parse_args(argv))
+    check_data_paths(cfg, ('train', 'val'))
+    prepare_cpu_distributed(cfg)
+    runner = Runner.from_cfg(cfg)
     runner.train()
+    return runner
 
 
 if __name__ == '__main__':

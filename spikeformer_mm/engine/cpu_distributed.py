@@ -1,0 +1,36 @@
+"""Distributed training and testing on CPU-only machines with mmengine's Runner (gloo backend).
+
+mmengine's ``pytorch`` launcher calls ``torch.cuda.set_device(LOCAL_RANK)`` before ``init_process_group`` and
+wraps the model in ``DistributedDataParallel(device_ids=[LOCAL_RANK])``; both fail without a GPU. When torch sees
+no GPU, :func:`prepare_cpu_distributed` initialises the process group itself from the environment ``torchrun``
+sets (mmengine then skips its own initialisation) and asks the Runner for a device-less DDP wrapper.
+"""
+from datetime import timedelta
+
+import torch
+import torch.distributed as dist
+from mmengine.config import Config
+
+
+def prepare_cpu_distributed(cfg: Config) -> None:
+    """For ``cfg.launcher != 'none'`` on a machine without CUDA: init gloo and set a CPU ``model_wrapper_cfg``.
+
+    Does nothing when the run is not distributed or a GPU is available (mmengine's own path then applies).
+    """
+    if cfg.get('launcher', 'none') == 'none' or torch.cuda.is_available():
+        return
+    if cfg.launcher != 'pytorch':
+        raise ValueError(f"distributed runs without a GPU support launcher='pytorch' (torchrun) only, "
+                         f'got {cfg.launcher!r}')
+    dist_cfg = cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})
+    backend = dist_cfg.get('backend', 'gloo')
+    if backend == 'nccl':  # mmdet/mmseg/mmpretrain default runtimes ask for nccl, which needs GPUs
+        backend = 'gloo'
+    dist_cfg['backend'] = backend
+    if not dist.is_initialized():
+        dist.init_process_group(backend=backend, timeout=timedelta(seconds=dist_cfg.get('timeout', 1800)))
+    wrapper = cfg.get('model_wrapper_cfg') or dict(
+        type='MMDistributedDataParallel', broadcast_buffers=False,
+        find_unused_parameters=cfg.get('find_unused_parameters', False))
+    wrapper['device_ids'] = None
+    cfg.model_wrapper_cfg = wrapper

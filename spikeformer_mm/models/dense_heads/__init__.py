@@ -1,0 +1,4 @@
+"""Spiking dense heads for mmdet (registered in ``spikeformer_mm.registry.MODELS``)."""
+from .spike_rpn_head import SpikeRPNHead
+
+__all__ = ['SpikeRPNHead']
