@@ -1,0 +1,4 @@
+# The fully spiking flavour of mask-rcnn_tiny_fpn_coco-mini.py (as the real *_spike-fpn_* configs do it).
+_base_ = './mask-rcnn_tiny_fpn_coco-mini.py'
+
+model = _base_.spiking
