@@ -102,7 +102,10 @@ class BaseSpikingBackbone(BaseModule):
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """``[B, C, H, W]`` -> tuple of ``[B, C_i, H_i, W_i]`` (or ``[T, B, C_i, H_i, W_i]`` with keep_time)."""
         self._check_input(x)
-        x = x.unsqueeze(0).expand(self.T, *x.shape).contiguous()
+        return self._forward_time_major(x.unsqueeze(0).expand(self.T, *x.shape).contiguous())
+
+    def _forward_time_major(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """Run the stages on ``[T, B, C, H, W]`` and collect the ``out_indices`` outputs."""
         outs = []
         with compact_spike_storage(torch.is_grad_enabled()):  # saved spikes in 1 byte, bit-exact
             for i, stage in enumerate(self.stages[:self.out_indices[-1] + 1]):

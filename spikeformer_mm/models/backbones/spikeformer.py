@@ -233,9 +233,4 @@ class Spikeformer(BaseSpikingBackbone):
             raise ValueError(f'Spikeformer(T={self.T}) got event frames with {x.shape[0]} time steps (shape '
                              f'{tuple(x.shape)}, read as [T, B, C, H, W]); set T to the number of frames')
         self._check_input(x[0])
-        outs = []
-        for i, stage in enumerate(self.stages[:self.out_indices[-1] + 1]):
-            x = stage(x)
-            if i in self.out_indices:
-                outs.append(x if self.keep_time else x.mean(0))
-        return tuple(outs)
+        return self._forward_time_major(x)
