@@ -186,7 +186,7 @@ def test_resize_frames_averages_counts_over_each_output_pixel():
 
 
 def test_event_batches_reach_the_backbone_time_major_and_a_classifier_learns_them(tmp_path):
-    """Loader -> EventDataPreprocessor ([T, B, 2, H, W]) -> Spikeformer classifier; the training loss falls."""
+    """Loader -> ClsDataPreprocessor ([B, T, 2, H, W]) -> Spikeformer classifier; the training loss falls."""
     torch.manual_seed(0)
     rng = np.random.default_rng(5)
     # Class 1 gestures fire on the left third of the sensor, class 2 on the right third.
@@ -198,14 +198,14 @@ def test_event_batches_reach_the_backbone_time_major_and_a_classifier_learns_the
     batch = pseudo_collate([dataset[i] for i in range(len(dataset))])
     model = MODELS.build(dict(
         type='mmpretrain.ImageClassifier',
-        data_preprocessor=dict(type='spikeformer_mm.EventDataPreprocessor', num_classes=11),
+        data_preprocessor=dict(num_classes=11),
         backbone=dict(type='spikeformer_mm.Spikeformer', arch=dict(embed_dims=32, depth=1, num_heads=4), T=4,
                       in_channels=2, keep_time=True),
         neck=dict(type='spikeformer_mm.SpikingGlobalAvgPool'),
         head=dict(type='spikeformer_mm.SpikingLinearClsHead', num_classes=11, in_channels=32)))
     data = model.data_preprocessor(batch, training=True)
-    assert data['inputs'].shape == (4, 6, 2, 32, 32)
-    torch.testing.assert_close(data['inputs'][:, 2], batch['inputs'][2].float())
+    assert data['inputs'].shape == (6, 4, 2, 32, 32)
+    torch.testing.assert_close(data['inputs'][2], batch['inputs'][2].float())
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     losses = []
     for _ in range(25):
@@ -219,8 +219,3 @@ def test_event_batches_reach_the_backbone_time_major_and_a_classifier_learns_the
         logits = model(model.data_preprocessor(batch)['inputs'], mode='tensor')
     assert logits.argmax(1).tolist() == [0, 1] * 3
 
-
-def test_preprocessor_rejects_images():
-    preprocessor = MODELS.build(dict(type='spikeformer_mm.EventDataPreprocessor'))
-    with pytest.raises(ValueError, match=r'expects samples of event frames \[T, C, H, W\]'):
-        preprocessor(dict(inputs=[torch.zeros(3, 8, 8)]))

@@ -55,24 +55,26 @@ def test_keep_time_returns_time_major_and_its_mean_is_the_default_output():
     torch.testing.assert_close(kept.mean(0), averaged)
 
 
-def test_event_frames_are_read_time_major_without_repetition():
+def test_event_frames_are_read_batch_major_without_repetition():
     model = tiny(T=4, in_channels=2, keep_time=True).eval()
-    frames = torch.rand(4, 2, 2, 32, 32) * 3
+    frames = torch.rand(2, 4, 2, 32, 32) * 3  # [B, T, C, H, W]
     out = model(frames)[0]
-    assert out.shape == (4, 2, 32, 2, 2)
-    # A static input given as frames equals the same image directly encoded (repeated T times).
-    static = frames[0].unsqueeze(0).expand(4, -1, -1, -1, -1)
-    torch.testing.assert_close(model(static)[0], model(frames[0])[0])
+    assert out.shape == (4, 2, 32, 2, 2)  # [T, B, C, h, w]
+    # Frames that repeat one image equal that image directly encoded (repeated T times) ...
+    static = frames[:, :1].expand(-1, 4, -1, -1, -1)
+    torch.testing.assert_close(model(static)[0], model(frames[:, 0])[0])
+    # ... and each sample's frames are its own: the batch order is kept.
+    torch.testing.assert_close(model(frames[1:])[0][:, 0], out[:, 1])
 
 
 def test_bad_inputs_and_args_have_clear_errors():
     model = tiny(T=4, in_channels=2)
-    with pytest.raises(ValueError, match=r'got event frames with 3 time steps .*\[T, B, C, H, W\]'):
-        model(torch.rand(3, 2, 2, 32, 32))
+    with pytest.raises(ValueError, match=r'got event frames with 3 time steps .*\[B, T, C, H, W\]'):
+        model(torch.rand(2, 3, 2, 32, 32))
     with pytest.raises(ValueError, match='divisible by 16'):
-        model(torch.rand(4, 2, 2, 30, 32))
+        model(torch.rand(2, 4, 2, 30, 32))
     with pytest.raises(ValueError, match='expects 2 input channels'):
-        model(torch.rand(4, 2, 3, 32, 32))
+        model(torch.rand(2, 4, 3, 32, 32))
     with pytest.raises(KeyError, match="unknown Spikeformer arch 'huge'; valid names: 2-256, 4-384, 8-512"):
         Spikeformer(arch='huge')
     with pytest.raises(KeyError, match=r"unknown Spikeformer arch keys \['depths'\]"):
@@ -135,9 +137,9 @@ def _outputs_before_and_after_perturbing_the_last_step(attn_mode: str):
         model.train()(torch.rand(4, 4, 2, 128, 128) * 4)
         model.eval()
         torch.manual_seed(1)
-        frames = torch.rand(4, 2, 2, 128, 128) * 4
+        frames = torch.rand(2, 4, 2, 128, 128) * 4  # [B, T, 2, H, W]
         perturbed = frames.clone()
-        perturbed[-1] = torch.rand(2, 2, 128, 128) * 4
+        perturbed[:, -1] = torch.rand(2, 2, 128, 128) * 4
         return model(frames), model(perturbed)
 
 

@@ -7,6 +7,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 import spikeformer_mm  # noqa: F401
+from spikeformer_mm.energy import EnergyCounter, build_report
 from test_dvs import write_gesture_root
 
 CONFIGS = Path(__file__).resolve().parents[1] / 'configs' / 'spikeformer'
@@ -17,16 +18,25 @@ MASK_RCNN = CONFIGS / 'mask-rcnn_spikeformer-8-512-t4_fpn_1x_coco.py'
 SEG_FPN = CONFIGS / 'fpn_spikeformer-8-512-t4_4xb4-160k_ade20k-512x512.py'
 
 
-def test_dvs_gesture_config_classifies_t16_event_frames():
+def test_dvs_gesture_config_classifies_t16_event_frames_and_its_energy_is_counted():
     from mmpretrain.registry import MODELS
     cfg = Config.fromfile(str(GESTURE))
     assert cfg.train_dataloader.dataset.data_root == 'data/DvsGesture'
     torch.manual_seed(0)
     model = MODELS.build(cfg.model).eval()
-    with torch.no_grad():
-        batch = model.data_preprocessor(dict(inputs=[torch.rand(16, 2, 64, 64) * 3]))
-        assert batch['inputs'].shape == (16, 1, 2, 64, 64)
-        assert model(batch['inputs'], mode='tensor').shape == (1, 11)
+    with torch.no_grad(), EnergyCounter(model) as counter:
+        batch = model.data_preprocessor(dict(inputs=[torch.rand(16, 2, 64, 64) * 3 for _ in range(2)]))
+        assert batch['inputs'].shape == (2, 16, 2, 64, 64)
+        assert model(batch['inputs'], mode='tensor').shape == (2, 11)
+    report = build_report(counter.state())
+    assert report['images'] == 2 and report['time_steps'] == 16
+    layers = {row['name']: row for row in report['layers']}
+    # The first conv sees event counts (MACs, every step: the frames differ); the attention products see spikes.
+    first = layers['backbone.stages.0.conv.conv']
+    assert first['input'] == 'real' and first['mac_ops'] == first['macs'] * 16
+    matmuls = [row for row in report['layers'] if row['type'] == 'matmul']
+    assert len(matmuls) == 4 and all(row['input'] == 'spikes x spikes' for row in matmuls)
+    assert report['energy_mJ'] > 0
 
 
 def test_cifar10_dvs_config_swaps_dataset_and_classes(monkeypatch):
@@ -63,11 +73,13 @@ def test_dvs_gesture_config_trains_and_evaluates_with_the_runner(tmp_path):
     cfg.param_scheduler = []
     cfg.work_dir = str(tmp_path / 'work')
     cfg.default_hooks.logger.interval = 1
+    cfg.custom_hooks = [dict(type='spikeformer_mm.EnergyHook', plot=False)]
     runner = Runner.from_cfg(cfg)
     runner.train()
-    metrics = runner.val_loop.run()
+    metrics = runner.test()
     assert 0.0 <= metrics['accuracy/top1'] <= 100.0
-    assert runner.val_evaluator.dataset_meta['classes'][0] == 'hand_clapping'
+    assert runner.test_evaluator.dataset_meta['classes'][0] == 'hand_clapping'
+    assert metrics['energy/mJ_per_image'] > 0 and 0 <= metrics['firing_rate/mean'] < 1
 
 
 def test_in1k_config_classifies_images_through_direct_encoding():

@@ -6,9 +6,11 @@
 _base_ = 'mmpretrain::_base_/default_runtime.py'
 
 num_frames = 16
+# The data preprocessor stacks the [T, 2, H, W] samples into [B, T, 2, H, W] event frames (no normalisation); the
+# backbone reads 5-D inputs as event frames, without repeating them.
 model = dict(
     type='ImageClassifier',
-    data_preprocessor=dict(type='spikeformer_mm.EventDataPreprocessor', num_classes=11),
+    data_preprocessor=dict(num_classes=11),
     backbone=dict(type='spikeformer_mm.Spikeformer', arch='2-256', T=num_frames, in_channels=2, keep_time=True),
     neck=dict(type='spikeformer_mm.SpikingGlobalAvgPool'),
     head=dict(type='spikeformer_mm.SpikingLinearClsHead', num_classes=11, in_channels=256, topk=(1,)))

@@ -5,4 +5,3 @@ from . import dense_heads  # noqa: F401
 from . import heads  # noqa: F401
 from . import necks  # noqa: F401
 from . import roi_heads  # noqa: F401
-from .event_data_preprocessor import EventDataPreprocessor  # noqa: F401

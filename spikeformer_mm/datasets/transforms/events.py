@@ -1,8 +1,8 @@
 """Event-stream transforms: read events, integrate them into T two-polarity frames, resize the frames.
 
 A DVS pipeline is ``LoadEvents -> EventsToFrames(num_frames=T) [-> ResizeFrames] -> PackInputs``: ``PackInputs``
-keeps the ``[T, 2, H, W]`` frames as they are, and :class:`spikeformer_mm.models.EventDataPreprocessor` stacks a
-batch and makes it time-major, ``[T, B, 2, H, W]``.
+keeps the ``[T, 2, H, W]`` frames as they are, mmpretrain's ``ClsDataPreprocessor`` stacks them into a batch
+``[B, T, 2, H, W]``, and the spiking backbone reads that as event frames (time-major inside, no repetition).
 """
 from typing import Sequence
 

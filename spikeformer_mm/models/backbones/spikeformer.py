@@ -20,9 +20,10 @@ stage  layers                                                 channels  stride
 4      conv position embedding, ``depth`` STA blocks          C         16
 =====  =====================================================  ========  ======
 
-Inputs are images ``[B, C, H, W]`` (repeated T times, direct encoding) or event frames ``[T, B, C, H, W]``
-(time-major, T equal to the backbone's ``T``; no repetition): the latter is what
-:class:`spikeformer_mm.models.EventDataPreprocessor` delivers for DVS data.
+Inputs are images ``[B, C, H, W]`` (repeated T times, direct encoding) or event frames ``[B, T, C, H, W]`` (T equal
+to the backbone's ``T``; no repetition), the batch that mmpretrain's ``ClsDataPreprocessor`` stacks from
+``[T, 2, H, W]`` DVS samples. Inside, every tensor is time-major: event frames are transposed to
+``[T, B, C, H, W]``.
 """
 import copy
 from typing import Optional, Sequence, Tuple, Union
@@ -164,7 +165,7 @@ class Spikeformer(BaseSpikingBackbone):
         arch: ``'2-256'``, ``'4-384'``, ``'8-512'`` (encoder depth - width), or a dict with ``embed_dims`` (the
             encoder width C; the tokenizer widths are C/8, C/4, C/2, C) and optionally ``depth``, ``num_heads``,
             ``mlp_ratio`` (defaults 4, 8, 4).
-        T: time steps. Images are repeated T times; event frames ``[T, B, C, H, W]`` must have exactly T steps.
+        T: time steps. Images are repeated T times; event frames ``[B, T, C, H, W]`` must have exactly T steps.
         in_channels: 3 for images, 2 (polarities) for DVS event frames.
         neuron_cfg: spiking neuron; default a LIF with tau 2, threshold 1 (0.5 on the attention output).
         attn_mode: ``'spatiotemporal'`` (STA, the paper's), ``'spatial'`` or ``'temporal'`` (ablations).
@@ -173,7 +174,7 @@ class Spikeformer(BaseSpikingBackbone):
         drop_path_rate: stochastic depth, linear over the encoder blocks.
         keep_time, frozen_stages, norm_eval, init_cfg: see :class:`BaseSpikingBackbone`.
 
-    Shapes: ``[B, in_channels, H, W]`` or ``[T, B, in_channels, H, W]`` (H, W multiples of 16) -> tuple of
+    Shapes: ``[B, in_channels, H, W]`` or ``[B, T, in_channels, H, W]`` (H, W multiples of 16) -> tuple of
     ``[B, C_i, H / s_i, W / s_i]``, or ``[T, B, C_i, H / s_i, W / s_i]`` with ``keep_time=True``. Outputs are
     pre-spike membrane maps.
     """
@@ -226,11 +227,11 @@ class Spikeformer(BaseSpikingBackbone):
         return arch
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        """Images ``[B, C, H, W]`` (repeated T times) or event frames ``[T, B, C, H, W]`` -> tuple of outputs."""
+        """Images ``[B, C, H, W]`` (repeated T times) or event frames ``[B, T, C, H, W]`` -> tuple of outputs."""
         if x.dim() != 5:
             return super().forward(x)
-        if x.shape[0] != self.T:
-            raise ValueError(f'Spikeformer(T={self.T}) got event frames with {x.shape[0]} time steps (shape '
-                             f'{tuple(x.shape)}, read as [T, B, C, H, W]); set T to the number of frames')
-        self._check_input(x[0])
-        return self._forward_time_major(x)
+        if x.shape[1] != self.T:
+            raise ValueError(f'Spikeformer(T={self.T}) got event frames with {x.shape[1]} time steps (shape '
+                             f'{tuple(x.shape)}, read as [B, T, C, H, W]); set T to the number of frames')
+        self._check_input(x[:, 0])
+        return self._forward_time_major(x.transpose(0, 1).contiguous())
