@@ -1,0 +1,30 @@
+"""Name the kernels that run a model's spiking neurons on a device (for benchmark reports)."""
+import torch
+from spikingjelly.activation_based.functional import neuron_implementation
+from torch import nn
+
+from spikeformer_mm.ops import MultiStepLIF, kernels
+from .ann_twin import SPIKING_NEURONS
+
+
+def _fused_kernel(forward_kernel: kernels.MaybeCompiled) -> str:
+    if forward_kernel.disabled:
+        return 'fused PyTorch kernel, eager'
+    return 'fused PyTorch kernel, torch.compile' + ('' if forward_kernel.compiled else ' (not run yet)')
+
+
+def describe_neuron_backend(model: nn.Module, device: torch.device) -> str:
+    """E.g. ``'MultiStepLIF: fused PyTorch kernel, torch.compile'``; ``'none (no spiking neuron)'`` for an ANN."""
+    parts = []
+    for cls in SPIKING_NEURONS:
+        neurons = [m for m in model.modules() if type(m) is cls]
+        if not neurons:
+            continue
+        if cls is MultiStepLIF:
+            on_spikingjelly = device.type == 'cuda' and any(m.backend != 'torch' for m in neurons)
+            kind = (f"spikingjelly {neuron_implementation('lif', device)['implementation']} kernel"
+                    if on_spikingjelly else _fused_kernel(kernels.lif_forward_kernel))
+        else:
+            kind = _fused_kernel(kernels.sfa_forward_kernel)
+        parts.append(f'{cls.__name__} x{len(neurons)}: {kind}')
+    return '; '.join(parts) or 'none (no spiking neuron)'

@@ -1,0 +1,208 @@
+"""The benchmark tools and what they rely on: the ANN twin, peak-memory measurement, synthetic batches.
+
+No timing is asserted (speed is measured by the tools, not by tests). Tiny models, small images, one thread and
+eager neuron kernels (``SPIKEFORMER_COMPILE=0``) keep every subprocess to a few seconds.
+"""
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import MODELS as ROOT_MODELS
+from mmengine.registry import init_default_scope
+from torch import nn
+
+from spikeformer_mm.ops import MultiStepLIF
+from spikeformer_mm.utils import SPIKING_NEURONS, ann_twin
+from spikeformer_mm.utils.measure import call_peak_memory_mb
+from spikeformer_mm.utils.synthetic_batch import synthetic_batch, task_of
+
+REPO = Path(__file__).resolve().parents[1]
+META_15M = REPO / 'configs/meta_spikeformer/meta-spikeformer-15m_8xb128-lamb-200e_in1k.py'
+E_10M = REPO / 'configs/e_spikeformer/e-spikeformer-10m_8xb256-lamb-200e_in1k.py'
+SEG_META_15M = REPO / 'configs/fpn/spike-fpn_meta-spikeformer-15m_4xb4-160k_ade20k-512x512.py'
+MASK_RCNN_TINY = REPO / 'tests/configs/mask-rcnn_tiny_spike-fpn_coco-mini.py'
+TINY_ARCH = "arch=dict(_delete_=True, embed_dims=[16, 32, 64, 96])"
+
+
+def load_tool(name: str):
+    spec = importlib.util.spec_from_file_location(f'spikeformer_tools_{name}', REPO / 'tools' / f'{name}.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def tiny_classifier_config(tmp_path: Path, base: Path) -> Path:
+    """``base`` (a real ImageNet config) with a tiny backbone and a 10-class head."""
+    path = tmp_path / f'tiny_{base.stem}.py'
+    path.write_text(f"_base_ = '{base}'\n"
+                    f"model = dict(backbone=dict({TINY_ARCH}), head=dict(in_channels=96, num_classes=10))\n")
+    return path
+
+
+def tiny_segmentor_config(tmp_path: Path) -> Path:
+    """The Meta-SpikeFormer 15M spike-FPN segmentor with a tiny backbone, 16-channel neck/head, no pretrained."""
+    path = tmp_path / 'tiny_seg.py'
+    path.write_text(f"_base_ = '{SEG_META_15M}'\n"
+                    f"model = dict(backbone=dict({TINY_ARCH}, init_cfg=None),\n"
+                    "             neck=dict(in_channels=[8, 16, 32, 96], out_channels=16),\n"
+                    "             decode_head=dict(in_channels=[16] * 4, channels=16))\n")
+    return path
+
+
+def build(config: Path):
+    cfg = Config.fromfile(str(config))
+    init_default_scope(cfg.default_scope)
+    return cfg, ROOT_MODELS.build(cfg.model)
+
+
+@pytest.mark.parametrize('base', [META_15M, E_10M], ids=['meta-spikeformer', 'e-spikeformer'])
+def test_ann_twin_swaps_every_neuron_for_a_relu_and_nothing_else(tmp_path, base):
+    torch.manual_seed(0)
+    cfg, model = build(tiny_classifier_config(tmp_path, base))
+    neurons = sum(isinstance(m, SPIKING_NEURONS) for m in model.modules())
+    relus = sum(isinstance(m, nn.ReLU) for m in model.modules())
+    params = sum(p.numel() for p in model.parameters())
+    keys = list(model.state_dict())
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        snn_feats = model.eval().backbone(x)
+        snn_out = model(x, mode='tensor')
+
+    assert ann_twin(model) is model
+    assert neurons > 20 and not any(isinstance(m, SPIKING_NEURONS) for m in model.modules())
+    assert sum(isinstance(m, nn.ReLU) for m in model.modules()) == relus + neurons
+    assert sum(p.numel() for p in model.parameters()) == params
+    assert list(model.state_dict()) == keys
+    with torch.no_grad():
+        ann_feats = model.backbone(x)
+        ann_out = model(x, mode='tensor')
+    assert [f.shape for f in ann_feats] == [f.shape for f in snn_feats]
+    assert ann_out.shape == snn_out.shape == (2, 10)
+    # the first stage's output differs: the ReLUs pass real values where neurons emitted spikes
+    assert not torch.equal(ann_feats[-1], snn_feats[-1])
+
+
+def test_ann_twin_reports_models_without_neurons():
+    with pytest.raises(ValueError, match=r'Sequential has no spiking neuron \(MultiStepLIF, SFANeuron\)'):
+        ann_twin(nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()))
+    with pytest.raises(ValueError, match='not a neuron itself'):
+        ann_twin(MultiStepLIF())
+
+
+def test_call_peak_memory_counts_what_the_call_allocates():
+    torch.manual_seed(0)
+    big = torch.ones(50 * 2**20 // 4)  # 50 MB, freed before the measured call: must not hide its allocations
+    del big
+
+    def allocate_and_free():
+        a = torch.randn(32 * 2**20 // 4)  # 32 MB
+        b = a * 2  # + 32 MB at the peak
+        return float(b[0])
+
+    peak, resident = call_peak_memory_mb(allocate_and_free, torch.device('cpu'))
+    assert 62 <= peak <= 72, peak
+    assert resident > 50  # the interpreter, torch and its libraries
+    with pytest.raises(ValueError, match='cpu or cuda'):
+        call_peak_memory_mb(allocate_and_free, torch.device('meta'))
+
+
+def test_task_comes_from_the_default_scope():
+    assert [task_of(scope) for scope in ('mmpretrain', 'mmdet', 'mmseg')] == ['classifier', 'detector', 'segmentor']
+    with pytest.raises(ValueError, match="default_scope=None: expected one of mmpretrain, mmdet, mmseg"):
+        task_of(None)
+    with pytest.raises(ValueError, match="task must be one of classifier, detector, segmentor, got 'tracker'"):
+        synthetic_batch('tracker', None, 1, 32, 32)
+
+
+@pytest.fixture
+def one_thread():
+    threads = torch.get_num_threads()
+    yield 1
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize('which', ['detector', 'segmentor'])
+def test_measure_trains_detectors_and_segmentors_on_synthetic_batches(tmp_path, which, one_thread, monkeypatch):
+    """The worker's measurement of one model, in this process, for the two dense tasks."""
+    torch.manual_seed(0)
+    monkeypatch.setenv('SPIKEFORMER_COMPILE', '0')
+    config = MASK_RCNN_TINY if which == 'detector' else tiny_segmentor_config(tmp_path)
+    benchmark = load_tool('benchmark')
+    spec = dict(config=str(config), cfg_options={}, model='snn', T=1, batch=2, resolution=[32, 48],
+                threads=one_thread, warmup=1, repeats=1, device='cpu')
+    result = benchmark.measure(spec)
+    assert result['task'] == which
+    assert result['train_step_s'] > 0 and result['infer_images_per_s'] > 0 and result['peak_mem_mb'] > 0
+    assert 'SFANeuron' in result['neuron_backend']
+    twin = benchmark.measure(dict(spec, model='ann'))
+    assert twin['params'] == result['params']
+    assert twin['neuron_backend'] == 'none (no spiking neuron)'
+
+
+def test_benchmark_tool_end_to_end(tmp_path):
+    """tools/benchmark.py on a tiny Meta-SpikeFormer at T=1 and T=2: four subprocesses, table and JSON."""
+    config = tiny_classifier_config(tmp_path, META_15M)
+    out = tmp_path / 'bench.json'
+    env = dict(os.environ, SPIKEFORMER_COMPILE='0')
+    proc = subprocess.run(
+        [sys.executable, 'tools/benchmark.py', str(config), '--T', '1', '2', '--batch', '2', '--resolution', '32',
+         '--threads', '1', '--warmup', '1', '--repeats', '2', '--json', str(out)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    report = json.loads(out.read_text())
+    assert (report['task'], report['device'], report['threads'], report['batch'], report['resolution']) == \
+        ('classifier', 'cpu', 1, 2, [32, 32])
+    _, model = build(config)
+    neurons = sum(isinstance(m, MultiStepLIF) for m in model.modules())
+    assert report['neuron_backend'] == f'MultiStepLIF x{neurons}: fused PyTorch kernel, eager'
+    assert [entry['T'] for entry in report['results']] == [1, 2]
+    for entry in report['results']:
+        for model in ('snn', 'ann'):
+            figures = entry[model]
+            assert figures['train_step_s'] > 0 and figures['infer_images_per_s'] > 0
+            assert figures['peak_mem_mb'] > 0
+        assert entry['snn']['params'] == entry['ann']['params']
+        assert entry['ratios'] == pytest.approx(dict(
+            train_step=entry['snn']['train_step_s'] / entry['ann']['train_step_s'],
+            inference=entry['ann']['infer_images_per_s'] / entry['snn']['infer_images_per_s'],
+            memory=entry['snn']['peak_mem_mb'] / entry['ann']['peak_mem_mb']))
+    (scaling,) = report['time_scaling']
+    t1, t2 = report['results']
+    assert scaling['T'] == 2
+    assert scaling['snn']['train_step'] == pytest.approx(t2['snn']['train_step_s'] / t1['snn']['train_step_s'])
+    # activations double with T: so does the memory a training step needs (loosely: RSS is page-granular)
+    assert 1.4 < scaling['snn']['memory'] < 2.6
+    assert '| 1 | SNN / ANN |' in proc.stdout and '| 2 / 1 | SNN |' in proc.stdout
+
+
+def test_benchmark_tool_rejects_bad_settings(tmp_path, capsys):
+    benchmark = load_tool('benchmark')
+    config = tiny_classifier_config(tmp_path, META_15M)
+    for argv, message in (([str(tmp_path / 'none.py')], 'config file not found'),
+                          ([str(config), '--warmup', '0'], '--warmup must be >= 1'),
+                          ([str(config), '--T', '1', '1'], '--T takes distinct time-step counts >= 1'),
+                          ([str(config), '--resolution', '1', '2', '3'], '--resolution takes one or two')):
+        with pytest.raises(SystemExit):
+            benchmark.parse_args(argv)
+        assert message in capsys.readouterr().err
+
+
+def test_neuron_benchmark_reference_loop_is_the_lif():
+    """The neuron benchmark's reference row computes MultiStepLIF's spikes and gradients."""
+    torch.manual_seed(0)
+    per_step_lif = load_tool('benchmark_neurons').per_step_lif
+    x = (torch.rand(4, 3, 5, 7) * 2.5).requires_grad_()
+    grad = torch.randn(4, 3, 5, 7)
+    reference = per_step_lif(x)
+    (expected,) = torch.autograd.grad(reference, x, grad)
+    spikes = MultiStepLIF(backend='torch')(x)
+    (actual,) = torch.autograd.grad(spikes, x, grad)
+    assert 0 < reference.mean() < 1
+    assert torch.equal(spikes, reference)
+    torch.testing.assert_close(actual, expected)
