@@ -52,7 +52,7 @@ def check_data_paths(cfg: Config, phases: Iterable[str]) -> None:
     missing: List[str] = []
     for phase in phases:
         loader = cfg.get(f'{phase}_dataloader')
-        if phase == 'val' and not cfg.get('val_cfg'):
+        if phase == 'val' and cfg.get('val_cfg') is None:
             continue
         found = []
         if isinstance(loader, dict) and isinstance(loader.get('dataset'), dict):
