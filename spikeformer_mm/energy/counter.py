@@ -48,7 +48,7 @@ SYNAPTIC = CONVS + DECONVS + (nn.Linear, SpikeMatMul)
 NEURONS = (MultiStepLIF, SFANeuron)
 AFFINE_LEAVES = CONVS + (nn.Linear, _BatchNorm, nn.Identity, nn.Dropout, nn.ZeroPad2d, nn.ConstantPad2d)
 
-_SOURCE = '_spikeformer_energy_source'  # tensor attribute: ('spikes', scale, D) or ('affine', level)
+_SOURCE = '_spikeformer_energy_source'  # ('spikes', scale, D, mean level, numel) or ('affine', mean level)
 
 
 def _source(x: torch.Tensor):
@@ -242,8 +242,10 @@ class EnergyCounter:
         """``(mean input level, input kind)`` for a synaptic input, or ``(None, 'real')``."""
         mark = _source(x)
         if mark is not None and mark[0] == 'spikes':
-            _, scale, D = mark
-            return x.sum() * scale / x.numel(), 'spikes' if D == 1 else 'integer'
+            _, scale, D, mean_level, numel = mark
+            if x.numel() != numel:  # a part of the neuron's output
+                mean_level = x.sum() * scale / x.numel()
+            return mean_level, 'spikes' if D == 1 else 'integer'
         if mark is not None and self.fold_affine:
             return mark[1], 'affine(spikes)'
         if _is_binary(x):
@@ -305,26 +307,28 @@ class EnergyCounter:
 
     def _neuron_hook(self, name: str, module: nn.Module, args: tuple, out: torch.Tensor) -> None:
         stats = self.neurons[name]
-        scale = stats.norm
-        _mark(out, ('spikes', scale, stats.D))
-        levels = out if scale == 1.0 else torch.round(out * scale)
-        stats.calls += 1
-        stats.numel += out.numel()
-        stats.level_sum = stats.level_sum + levels.sum()
-        if stats.D > 1:
-            stats.hist = stats.hist + torch.bincount(levels.flatten().long(), minlength=stats.D + 1)
+        scale, D = stats.norm, stats.D
+        if D > 1:  # one pass: values k / scale fall in bin k; the level sum follows from the histogram
+            hist = torch.histc(out, bins=D + 1, min=-0.5 / scale, max=(D + 0.5) / scale)
+            stats.hist = stats.hist + hist
+            level_sum = (hist * torch.arange(D + 1, device=hist.device, dtype=hist.dtype)).sum()
         else:
             T = out.shape[0]
             self._lif_T = max(self._lif_T, T)
-            per_step = levels.reshape(T, -1).sum(1)
-            if stats.calls == 1:
+            per_step = out.reshape(T, -1).sum(1)
+            level_sum = per_step.sum()
+            if stats.calls == 0:
                 stats.step_sums = (T, per_step)
             elif stats.step_sums is not None and stats.step_sums[0] == T:
                 stats.step_sums = (T, stats.step_sums[1] + per_step)
             else:
                 stats.step_sums = None
-            if self.memory:  # membrane potential: one read and one write per neuron and time step
+            if self.memory:  # membrane potential: one fp32 read and one write per neuron and time step
                 self._state_bytes[name] += 2 * out.numel() * 4
+        stats.calls += 1
+        stats.numel += out.numel()
+        stats.level_sum = stats.level_sum + level_sum
+        _mark(out, ('spikes', scale, D, level_sum / out.numel(), out.numel()))
 
     def _affine_hook(self, module: nn.Module, args: tuple, out) -> None:
         mark = _source(args[0]) if args and isinstance(args[0], torch.Tensor) else None

@@ -15,13 +15,13 @@ import sys
 
 import torch
 from mmengine.config import Config, DictAction
-from mmengine.registry import MODELS, init_default_scope
-from mmengine.runner import Runner, load_checkpoint
+from mmengine.runner import Runner
 from mmengine.utils import ProgressBar
 
 import spikeformer_mm  # noqa: F401  (registries; checkpoint loading fixes)
 from spikeformer_mm.energy import (COMPUTE_PRESETS, MEMORY_PRESETS, EnergyCounter, build_report, format_table,
                                    save_csv, save_json, save_plot)
+from spikeformer_mm.energy.model_inputs import build_model, random_batch
 from spikeformer_mm.energy.presets import DEFAULT_COMPUTE, DEFAULT_MEMORY
 
 
@@ -53,36 +53,6 @@ def parse_args(argv=None):
     return args
 
 
-def random_batch(scope: str, batch_size: int, shape, generator: torch.Generator) -> dict:
-    """A data batch as the toolbox's dataloader would give it: uint8 images ``[3, H, W]`` and data samples."""
-    H, W = shape
-    inputs = [torch.randint(0, 256, (3, H, W), dtype=torch.uint8, generator=generator) for _ in range(batch_size)]
-    meta = dict(img_shape=(H, W), ori_shape=(H, W))
-    if scope == 'mmdet':
-        from mmdet.structures import DetDataSample
-        samples = [DetDataSample(metainfo=dict(meta, scale_factor=(1.0, 1.0))) for _ in inputs]
-    elif scope == 'mmseg':
-        from mmseg.structures import SegDataSample
-        samples = [SegDataSample(metainfo=dict(meta, pad_shape=(H, W), padding_size=[0, 0, 0, 0]))
-                   for _ in inputs]
-    elif scope == 'mmpretrain':
-        from mmpretrain.structures import DataSample
-        samples = [DataSample(metainfo=meta) for _ in inputs]
-    else:
-        raise ValueError(f"random inputs need a config with default_scope 'mmpretrain', 'mmdet' or 'mmseg', got "
-                         f'{scope!r}; pass --dataset to use the config\'s test_dataloader instead')
-    return dict(inputs=inputs, data_samples=samples)
-
-
-def build_model(cfg: Config, checkpoint=None) -> torch.nn.Module:
-    model = MODELS.build(cfg.model)
-    if checkpoint is not None:
-        if not osp.isfile(checkpoint):
-            raise FileNotFoundError(f'checkpoint file not found: {checkpoint}')
-        load_checkpoint(model, checkpoint, map_location='cpu')
-    return model.eval()
-
-
 def batches(args, cfg: Config, scope: str):
     """Data batches until ``--num-images`` images have been given."""
     if args.dataset:
@@ -106,10 +76,9 @@ def main(argv=None) -> dict:
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
-    scope = cfg.get('default_scope', 'mmengine')
-    init_default_scope(scope)
     torch.manual_seed(args.seed)
     model = build_model(cfg, args.checkpoint)
+    scope = cfg.get('default_scope', 'mmengine')
     counter = EnergyCounter(model, time_steps=args.time_steps, fold_affine=not args.no_fold_affine,
                             memory=args.memory)
     progress = ProgressBar(args.num_images, file=sys.stderr)
