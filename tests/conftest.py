@@ -3,6 +3,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DIR = Path(os.environ.get('SPIKEFORMER_SHARED', REPO_ROOT.parent / 'shared'))
@@ -25,3 +26,12 @@ def reference_dir(shared_dir) -> Path:
 @pytest.fixture(scope='session')
 def data_dir(shared_dir) -> Path:
     return shared_dir / 'data'
+
+
+@pytest.fixture(scope='module')
+def one_thread():
+    """One intra-op torch thread for a module's tests: on a shared CPU more threads only wait for each other."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

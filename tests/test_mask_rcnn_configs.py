@@ -18,15 +18,7 @@ TEST_WIDTHS = [16, 32, 64, 96]
 SPIKING = {'neck': 'spikeformer_mm.SpikeFPN', 'rpn_head': 'spikeformer_mm.SpikeRPNHead',
            'bbox_head': 'spikeformer_mm.SpikeConvFCBBoxHead', 'mask_head': 'spikeformer_mm.SpikeFCNMaskHead'}
 STOCK = {'neck': 'FPN', 'rpn_head': 'RPNHead', 'bbox_head': 'Shared2FCBBoxHead', 'mask_head': 'FCNMaskHead'}
-
-
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    """One intra-op thread: on a shared CPU, more threads only wait for each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 def head_types(cfg) -> dict:

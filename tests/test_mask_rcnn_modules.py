@@ -13,15 +13,7 @@ from spikeformer_mm.models.spike_input import SPIKE_LAYER_TYPES, SpikeInput
 from spikeformer_mm.ops import SFANeuron
 
 TINY = Path(__file__).parent / 'configs' / 'mask-rcnn_tiny_spike-fpn_coco-mini.py'
-
-
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    """One intra-op thread: on a shared CPU, more threads only wait for each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 def integer_spikes(x: torch.Tensor) -> torch.Tensor:

@@ -1,19 +1,8 @@
-# Meta-SpikeFormer 55M (T=1) in mmdet's stock Mask R-CNN (FPN, RPN, box and mask heads), COCO 2017.
-# Strides: see ../_base_/models/mask-rcnn_spikeformer_fpn.py.
-# ImageNet weights: convert the released checkpoint once,
-#   python tools/model_converters/biclab_to_mm.py RELEASED.pth checkpoints/meta-spikeformer-55m_in1k_backbone.pth \
-#       --family v2 --backbone-only
-# or pass another path: --cfg-options model.backbone.init_cfg.checkpoint=PATH.
-_base_ = [
-    '../_base_/models/mask-rcnn_spikeformer_fpn.py', '../_base_/datasets/coco_instance.py',
-    '../_base_/schedules/mask-rcnn_adamw_1x.py', 'mmdet::_base_/default_runtime.py'
-]
+# Meta-SpikeFormer 55M (T=1) in mmdet's stock Mask R-CNN (FPN, RPN, box and mask heads), COCO 2017: the 15M config
+# with the 55M backbone. ImageNet weights: as there (`--family v2 --backbone-only`), written to the path below or
+# passed with --cfg-options model.backbone.init_cfg.checkpoint=PATH.
+_base_ = './mask-rcnn_meta-spikeformer-15m_fpn_1x_coco.py'
 
 model = dict(
-    backbone=dict(
-        _delete_=True,
-        type='spikeformer_mm.MetaSpikeFormer',
-        arch='55M',
-        out_indices=(1, 2, 3, 4),
-        init_cfg=dict(type='Pretrained', checkpoint='checkpoints/meta-spikeformer-55m_in1k_backbone.pth')),
+    backbone=dict(arch='55M', init_cfg=dict(checkpoint='checkpoints/meta-spikeformer-55m_in1k_backbone.pth')),
     neck=dict(in_channels=[128, 256, 512, 640]))
