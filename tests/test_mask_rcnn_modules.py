@@ -121,3 +121,22 @@ def test_time_major_neuron_is_refused_with_a_reason():
         MODELS.build(dict(type='spikeformer_mm.SpikeRPNHead', in_channels=8, feat_channels=8,
                           anchor_generator=dict(type='AnchorGenerator', scales=[8], ratios=[1.0], strides=[4]),
                           neuron_cfg=dict(type='MultiStepLIF')))
+
+
+def test_detector_backbone_loads_the_converter_s_backbone_output(reference_dir, data_dir, tmp_path, monkeypatch):
+    """Reference E-SpikeFormer weights -> converter (--backbone-only) -> the detector's Pretrained init_cfg."""
+    import spikeformer_mm.converters.v3  # noqa: F401  (registers family 'v3')
+    from spikeformer_mm.converters.biclab import convert_checkpoint
+    reference = torch.load(reference_dir / 'v3_base_reference_outputs.pt', weights_only=False)
+    assert reference['config']['embed_dims'] == [16, 32, 64, 96]  # the test detector's backbone widths
+    src, dst = tmp_path / 'released.pth', tmp_path / 'e-spikeformer_backbone.pth'
+    torch.save({'model': reference['state_dict']}, src)
+    converted = convert_checkpoint(src, dst, 'v3', backbone_only=True)['state_dict']
+    monkeypatch.setenv('COCO_ROOT', str(data_dir / 'coco_mini'))
+    cfg = Config.fromfile(TINY)
+    cfg.model.backbone.init_cfg = dict(type='Pretrained', checkpoint=str(dst))
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    loaded = model.backbone.state_dict()
+    assert loaded.keys() == converted.keys()
+    assert all(torch.equal(loaded[k], converted[k]) for k in loaded)
