@@ -130,6 +130,18 @@ def test_gesture_dataset_samples_are_the_csv_windows_integrated_into_frames(tmp_
     assert test[0]['data_samples'].gt_label.tolist() == [0]
 
 
+def test_load_events_reads_a_recording_once_for_consecutive_samples(tmp_path, monkeypatch):
+    from spikeformer_mm.datasets import event_io
+    write_gesture_root(tmp_path, np.random.default_rng(6), {'train': {'user04_led': [
+        (1, 0, 1000, (0, 128)), (2, 2000, 3000, (0, 128))], 'user05_led': [(3, 0, 1000, (0, 128))]}})
+    reads = []
+    monkeypatch.setitem(event_io.READERS, 'aedat3.1', lambda path: reads.append(path) or read_aedat31(path))
+    dataset = DVS128GestureDataset(str(tmp_path), pipeline=[dict(type='spikeformer_mm.LoadEvents')])
+    windows = [(dataset[i]['events']['t'].min(), dataset[i]['events']['t'].max()) for i in range(3)]
+    assert [r.rsplit('/', 1)[-1] for r in reads] == ['user04_led.aedat', 'user05_led.aedat']
+    assert windows[0][1] < 1000 and 2000 <= windows[1][0] and windows[2][1] < 1000
+
+
 def test_gesture_dataset_errors_name_the_problem(tmp_path):
     with pytest.raises(FileNotFoundError, match='trials_to_train.txt not found'):
         DVS128GestureDataset(str(tmp_path))
@@ -185,7 +197,7 @@ def test_resize_frames_averages_counts_over_each_output_pixel():
     assert out['img'][1, 0, 0, 0] == 4 and out['img'].sum() == 4
 
 
-def test_event_batches_reach_the_backbone_time_major_and_a_classifier_learns_them(tmp_path):
+def test_event_batches_reach_the_backbone_and_a_classifier_learns_them(tmp_path):
     """Loader -> ClsDataPreprocessor ([B, T, 2, H, W]) -> Spikeformer classifier; the training loss falls."""
     torch.manual_seed(0)
     rng = np.random.default_rng(5)

@@ -88,8 +88,13 @@ def test_in1k_config_classifies_images_through_direct_encoding():
     torch.manual_seed(0)
     model = MODELS.build(cfg.model).eval()
     assert model.backbone.T == 4 and model.backbone.embed_dims == 512
-    with torch.no_grad():
+    with torch.no_grad(), EnergyCounter(model) as counter:
         assert model(torch.rand(1, 3, 64, 64), mode='tensor').shape == (1, 1000)
+    report = build_report(counter.state())
+    # The repeated image costs the first conv's MACs once; every later layer sees spikes.
+    first = report['layers'][0]
+    assert first['name'] == 'backbone.stages.0.conv.conv' and first['mac_ops'] == first['macs'] == 64 * 64 * 64 * 27
+    assert report['time_steps'] == 4 and all(row['input'] != 'real' for row in report['layers'][1:])
 
 
 def test_mask_rcnn_config_feeds_the_fpn_at_its_declared_strides():
