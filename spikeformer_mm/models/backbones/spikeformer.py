@@ -167,7 +167,8 @@ class Spikeformer(BaseSpikingBackbone):
             ``mlp_ratio`` (defaults 4, 8, 4).
         T: time steps. Images are repeated T times; event frames ``[B, T, C, H, W]`` must have exactly T steps.
         in_channels: 3 for images, 2 (polarities) for DVS event frames.
-        neuron_cfg: spiking neuron; default a LIF with tau 2, threshold 1 (0.5 on the attention output).
+        neuron_cfg: spiking neuron with a ``v_threshold`` argument (overridden to 0.5 on the attention output);
+            default a LIF with tau 2, threshold 1.
         attn_mode: ``'spatiotemporal'`` (STA, the paper's), ``'spatial'`` or ``'temporal'`` (ablations).
         out_indices: outputs among (0-3) the tokenizer stages at strides 2, 4, 8, 16 and (4) the encoder at
             stride 16. Default ``-1`` (the encoder).
