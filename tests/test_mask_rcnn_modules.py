@@ -1,4 +1,5 @@
 """The spiking detection neck and heads: exact maths, spikes in front of every conv/fc, init through the wrapper."""
+import copy
 from pathlib import Path
 
 import pytest
@@ -103,7 +104,9 @@ def test_mask_head_init_reaches_the_wrapped_deconv_and_logits():
     assert head.upsample.bias.abs().sum() > 0  # PyTorch's default init
     head.init_weights()  # mmdet's FCNMaskHead.init_weights: kaiming weights, zero bias, found through the wrapper
     assert head.upsample.bias.abs().sum() == 0 and head.conv_logits.bias.abs().sum() == 0
-    assert head(torch.randn(5, 8, 14, 14)).shape == (5, 3, 28, 28)
+    x = torch.randn(5, 8, 14, 14)
+    assert head(x).shape == (5, 3, 28, 28)
+    torch.testing.assert_close(copy.deepcopy(head)(x), head(x))  # the wrapper's attribute hand-off copies well
 
 
 def test_neuron_cfg_reaches_every_layer():
