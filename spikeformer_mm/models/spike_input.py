@@ -1,9 +1,10 @@
 """Make a toolbox module spike-driven: a neuron fires on the input of every conv, deconv and fc layer.
 
-The spiking detection necks and heads subclass mmdet's FPN, RPN, bbox and mask heads and call
-:func:`add_input_neurons` at the end of ``__init__``. Each ``nn.Conv2d`` / ``nn.ConvTranspose2d`` / ``nn.Linear``
-is replaced by :class:`SpikeInput` (neuron, then the layer), so a hook on the layer sees spikes as its input,
-which is what the energy counter needs to count the layer as spike-driven (synaptic accumulates, not MACs).
+The spiking detection necks and heads subclass mmdet's FPN, RPN, bbox and mask heads with
+:class:`SpikeInputsMixin`, which runs :func:`add_input_neurons` once mmdet has built the layers. Each
+``nn.Conv2d`` / ``nn.ConvTranspose2d`` / ``nn.Linear`` is replaced by :class:`SpikeInput` (neuron, then the layer),
+so a hook on the layer sees spikes as its input, which is what the energy counter needs to count the layer as
+spike-driven (synaptic accumulates, not MACs).
 """
 import torch
 from torch import nn
