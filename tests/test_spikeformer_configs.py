@@ -4,6 +4,7 @@ from pathlib import Path
 
 import torch
 from mmengine.config import Config
+from mmengine.dataset import pseudo_collate
 from mmengine.runner import Runner
 
 import spikeformer_mm  # noqa: F401
@@ -11,6 +12,8 @@ from spikeformer_mm.energy import EnergyCounter, build_report
 from test_dvs import write_gesture_root
 
 CONFIGS = Path(__file__).resolve().parents[1] / 'configs' / 'spikeformer'
+TINY_DETECTOR = Path(__file__).parent / 'configs' / 'mask-rcnn_tiny_fpn_coco-mini.py'
+TINY_SPIKEFORMER = dict(arch=dict(embed_dims=32, depth=1, num_heads=4), T=2, init_cfg=None)  # widths 4, 8, 16, 32
 GESTURE = CONFIGS / 'spikeformer-2-256-t16_4xb4-adamw-200e_dvs128-gesture.py'
 CIFAR10_DVS = CONFIGS / 'spikeformer-2-256-t16_4xb4-adamw-106e_cifar10-dvs.py'
 IN1K = CONFIGS / 'spikeformer-8-512-t4_8xb64-adamw-300e_in1k.py'
@@ -118,3 +121,46 @@ def test_semantic_fpn_config_segments_at_stride_2():
         feats = model.backbone(torch.rand(1, 3, 64, 64))
         assert [tuple(f.shape[-3:]) for f in feats] == [(64, 32, 32), (128, 16, 16), (256, 8, 8), (512, 4, 4)]
         assert model._forward(torch.rand(1, 3, 64, 64)).shape == (1, 150, 32, 32)
+
+
+def _loss_reaches_the_whole_backbone(model, batch) -> None:
+    loss, _ = model.parse_losses(model.loss(batch['inputs'], batch['data_samples']))
+    assert torch.isfinite(loss)
+    loss.backward()
+    for stage in (0, 4):  # the tokenizer's first conv and the encoder's attention
+        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.backbone.stages[stage].parameters())
+
+
+def test_mask_rcnn_config_trains_on_real_coco_images(data_dir, monkeypatch):
+    """The config's detector (tiny backbone, narrow neck and heads) on the 3 real coco_mini images."""
+    from mmdet.registry import DATASETS, MODELS
+    monkeypatch.setenv('COCO_ROOT', str(data_dir / 'coco_mini'))
+    cfg = Config.fromfile(str(MASK_RCNN))
+    tiny = Config.fromfile(str(TINY_DETECTOR))
+    cfg.model.backbone.update(TINY_SPIKEFORMER)
+    cfg.model.neck = dict(tiny.model.neck, in_channels=[8, 16, 32, 32])
+    for key in ('rpn_head', 'roi_head', 'train_cfg', 'test_cfg'):
+        cfg.model[key] = tiny.model[key]
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    dataset = DATASETS.build(tiny.train_dataloader.dataset)
+    batch = model.data_preprocessor(pseudo_collate([dataset[i] for i in range(len(dataset))]), True)
+    _loss_reaches_the_whole_backbone(model, batch)
+
+
+def test_semantic_fpn_config_trains_on_real_ade20k_images(data_dir):
+    from mmseg.registry import DATASETS, MODELS
+    cfg = Config.fromfile(str(SEG_FPN))
+    cfg.model.backbone.update(TINY_SPIKEFORMER)
+    cfg.model.data_preprocessor.size = (128, 128)
+    cfg.model.neck.update(in_channels=[4, 8, 16, 32], out_channels=32)
+    cfg.model.decode_head.update(in_channels=[32] * 4, channels=32)
+    dataset_cfg = cfg.train_dataloader.dataset
+    dataset_cfg.update(data_root=str(data_dir / 'ade20k_mini'), pipeline=[
+        dict(type='LoadImageFromFile'), dataset_cfg.pipeline[1],
+        dict(type='Resize', scale=(128, 128), keep_ratio=False), dict(type='PackSegInputs')])
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    dataset = DATASETS.build(dataset_cfg)
+    batch = model.data_preprocessor(pseudo_collate([dataset[i] for i in range(len(dataset))]), True)
+    _loss_reaches_the_whole_backbone(model, batch)
