@@ -154,6 +154,13 @@ def test_attention_across_time_carries_the_last_step_back_to_earlier_steps(attn_
         assert (out[t] - out_p[t]).abs().mean() > 1e-2 * out[t].abs().mean(), t
 
 
+def test_attention_modes_are_the_same_model_with_other_token_groups():
+    weights = [tiny(attn_mode=mode).state_dict() for mode in ('spatiotemporal', 'spatial', 'temporal')]
+    for other in weights[1:]:
+        assert other.keys() == weights[0].keys()
+        assert all(torch.equal(other[key], weights[0][key]) for key in other)
+
+
 def test_spatial_only_attention_leaves_earlier_steps_unchanged():
     (tokens, out), (tokens_p, out_p) = _outputs_before_and_after_perturbing_the_last_step('spatial')
     assert torch.equal(out[:-1], out_p[:-1])
