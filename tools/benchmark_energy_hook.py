@@ -5,8 +5,10 @@ and after it is detached (between measurements). Prints a table.
     python tools/benchmark_energy_hook.py [CONFIG ...] [--input-shape H W] [--batch-size B] [--repeats N]
         [--memory]
 
-The three settings are interleaved batch by batch and summarised by their medians, so that load from other
-processes affects them alike. Overhead = median(measuring) / median(plain) - 1; the target is <= 10 %.
+The settings are interleaved batch by batch and summarised by their medians, so that load from other processes
+affects them alike. Both the wall time and this process's CPU time are measured; on a shared machine the CPU time
+(with ``--threads 1``, the default) is the stable figure. Overhead = median(measuring) / median(plain) - 1; the
+target is <= 10 %.
 """
 import argparse
 import statistics
@@ -33,11 +35,12 @@ def parse_args(argv=None):
     parser.add_argument('--batch-size', type=int, default=4)
     parser.add_argument('--repeats', type=int, default=5, help='timed batches per setting (after 1 warm-up)')
     parser.add_argument('--memory', action='store_true', help='also time the counter with the memory term')
+    parser.add_argument('--threads', type=int, default=1, help='torch intra-op threads (default 1)')
     return parser.parse_args(argv)
 
 
 def benchmark(config: str, args) -> dict:
-    """Median seconds per batch for each setting."""
+    """``{setting: (median wall seconds, median CPU seconds)}`` per batch."""
     cfg = Config.fromfile(config)
     torch.manual_seed(0)
     model = build_model(cfg)
@@ -47,33 +50,36 @@ def benchmark(config: str, args) -> dict:
     if args.memory:
         counters['measuring + memory'] = EnergyCounter(model, memory=True)
     settings = ['plain', *counters, 'after detach']
-    times = {setting: [] for setting in settings}
+    times = {setting: ([], []) for setting in settings}
     with torch.no_grad():
         for repeat in range(args.repeats + 1):
             for setting in settings:
                 counter = counters.get(setting)
                 if counter is not None:
                     counter.attach()
-                start = time.perf_counter()
+                wall, cpu = time.perf_counter(), time.process_time()
                 model.test_step(batch)
-                elapsed = time.perf_counter() - start
+                wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
                 if counter is not None:
                     counter.detach()
                 if repeat:  # the first round warms up (kernel compilation, allocator)
-                    times[setting].append(elapsed)
-    return {setting: statistics.median(values) for setting, values in times.items()}
+                    times[setting][0].append(wall)
+                    times[setting][1].append(cpu)
+    return {setting: (statistics.median(walls), statistics.median(cpus)) for setting, (walls, cpus) in times.items()}
 
 
 def main(argv=None):
     args = parse_args(argv)
+    torch.set_num_threads(args.threads)
     print(f"batch {args.batch_size} x {args.input_shape[0]}x{args.input_shape[1]}, median of {args.repeats}, "
           f"torch threads {torch.get_num_threads()}")
-    print(f"{'config':<52} {'setting':<20} {'s/batch':>9} {'overhead':>9}")
+    print(f"{'config':<52} {'setting':<20} {'wall s':>8} {'overhead':>9} {'CPU s':>8} {'overhead':>9}")
     for config in args.configs:
         medians = benchmark(config, args)
-        for setting, seconds in medians.items():
-            overhead = seconds / medians['plain'] - 1
-            print(f"{config.split('/')[-1][:52]:<52} {setting:<20} {seconds:>9.3f} {overhead:>+8.1%}")
+        wall0, cpu0 = medians['plain']
+        for setting, (wall, cpu) in medians.items():
+            print(f"{config.split('/')[-1][:52]:<52} {setting:<20} {wall:>8.3f} {wall / wall0 - 1:>+9.1%} "
+                  f"{cpu:>8.3f} {cpu / cpu0 - 1:>+9.1%}")
 
 
 if __name__ == '__main__':

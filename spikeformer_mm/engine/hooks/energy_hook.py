@@ -93,6 +93,9 @@ class EnergyHook(Hook):
         self.counter = None
         if get_world_size() > 1:
             state = merge_states(all_gather_object(state))
+        if state['images'] == 0:
+            runner.logger.warning(f'EnergyHook: the {mode} loop ran no images through the model; no energy report')
+            return
         report = build_report(state, **self.cost_cfg)
         if metrics is not None:
             metrics.update(scalar_metrics(report))
