@@ -24,7 +24,8 @@ class LoadCheckedSegAnnotations(LoadAnnotations):
         **kwargs: ``LoadAnnotations`` arguments.
 
     Adds ``gt_seg_map`` ``[H, W]`` uint8 exactly as ``LoadAnnotations``; raises ``ValueError`` naming the file
-    and the offending values.
+    and the offending values. An image without ``seg_map_path`` (inference, e.g. ``mmseg.apis.inference_model``,
+    which only strips transforms named ``LoadAnnotations``) passes through without a label map.
     """
 
     def __init__(self, num_classes: int, ignore_index: int = 255, **kwargs):
@@ -33,6 +34,8 @@ class LoadCheckedSegAnnotations(LoadAnnotations):
         self.ignore_index = ignore_index
 
     def _load_seg_map(self, results: dict) -> None:
+        if 'seg_map_path' not in results:
+            return
         super()._load_seg_map(results)
         path = results['seg_map_path']
         raw = mmcv.imfrombytes(fileio.get(path, backend_args=self.backend_args), flag='unchanged',
