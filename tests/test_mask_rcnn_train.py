@@ -98,15 +98,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_two_process_torchrun_training_on_cpu(coco_root, tmp_path):
-    run(['bash', 'tools/dist_train.sh', str(TINY), '2', '--work-dir', str(tmp_path), '--cfg-options',
+def test_two_process_torchrun_training_and_testing_on_cpu(coco_root, tmp_path):
+    train_dir, test_dir = tmp_path / 'train', tmp_path / 'test'
+    run(['bash', 'tools/dist_train.sh', str(TINY), '2', '--work-dir', str(train_dir), '--cfg-options',
          'train_cfg.max_iters=2', 'train_dataloader.batch_size=2', 'default_hooks.checkpoint.interval=2'],
         coco_root, PORT=str(free_port()))
-    (log,) = tmp_path.glob('*/*.log')
+    (log,) = train_dir.glob('*/*.log')
     text = log.read_text()
     assert 'Distributed training: True' in text and 'Iter(train) [2/2]' in text
-    assert [entry['iter'] for entry in scalars(tmp_path)] == [1, 2]
-    assert (tmp_path / 'iter_2.pth').is_file()
+    assert [entry['iter'] for entry in scalars(train_dir)] == [1, 2]
+    # each process tests half of the 3 images; CocoMetric gathers all of them
+    run(['bash', 'tools/dist_test.sh', str(TINY), str(train_dir / 'iter_2.pth'), '2', '--work-dir', str(test_dir),
+         '--cfg-options', 'model.test_cfg.rcnn.score_thr=0.0'], coco_root, PORT=str(free_port()))
+    (log,) = test_dir.glob('*/*.log')
+    assert 'Iter(test) [2/2]' in log.read_text() and 'coco/segm_mAP:' in log.read_text()
 
 
 def load_tool(name):
