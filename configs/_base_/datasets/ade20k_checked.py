@@ -1,9 +1,10 @@
 # mmseg's ADE20K settings (512x512 crops, RandomResize(2048, 512) x 0.5-2.0, cat_max_ratio 0.75, flip, photometric
 # distortion; whole-image test at short side 512) with the layout and the label values checked:
 # CheckedADE20KDataset fails on missing folders/label maps, LoadCheckedSegAnnotations on values outside 0..150.
+# The dataset folder comes from the environment variable ADE20K_ROOT (default data/ade/ADEChallengeData2016).
 _base_ = 'mmseg::_base_/datasets/ade20k.py'
 
-data_root = 'data/ade/ADEChallengeData2016'
+data_root = '{{$ADE20K_ROOT:data/ade/ADEChallengeData2016}}'
 crop_size = (512, 512)
 dataset_type = 'spikeformer_mm.CheckedADE20KDataset'
 load_annotations = dict(type='spikeformer_mm.LoadCheckedSegAnnotations', num_classes=150, reduce_zero_label=True)
