@@ -224,7 +224,8 @@ class MetaSpikeFormer(BaseSpikingBackbone):
         neuron_cfg = copy.deepcopy(V2_LIF if neuron_cfg is None else neuron_cfg)
         C0, C1, C2, C3 = self.embed_dims
         depths, heads, ratio = arch['depths'], arch['num_heads'], arch['mlp_ratio']
-        dpr = iter(torch.linspace(0, drop_path_rate, sum(depths)).tolist())
+        num_blocks = sum(depths)
+        dpr = iter([drop_path_rate * i / max(num_blocks - 1, 1) for i in range(num_blocks)])
 
         def conv_blocks(channels, depth):
             return [ConvBlock(channels, neuron_cfg, next(dpr)) for _ in range(depth)]
