@@ -196,3 +196,12 @@ def test_mac_counts_match_the_reference_at_224(config, total, encoding, attentio
     assert rows[0]['name'] == 'backbone.stages.0.downsample.conv' and rows[0]['input'] == 'real'
     assert rows[0]['macs'] / 1e9 == pytest.approx(encoding, rel=0.01)
     assert sum(r['macs'] for r in rows if r['type'] == 'matmul') / 1e9 == pytest.approx(attention, rel=0.01)
+
+
+def test_affine_chain_ends_at_a_nonlinearity_even_in_place():
+    model = nn.Sequential(nn.Linear(4, 4), nn.ReLU(inplace=True), nn.Linear(4, 2)).eval()
+    spikes = torch.tensor([[1., 0., 1., 1.]])
+    report = build_report(count(model, spikes))
+    assert [row['input'] for row in report['layers']] == ['spikes', 'real']
+    without_relu = build_report(count(nn.Sequential(model[0], model[2]), spikes))
+    assert [row['input'] for row in without_relu['layers']] == ['spikes', 'affine(spikes)']

@@ -195,6 +195,8 @@ class EnergyCounter:
                     lambda m, args, out, name=name: self._neuron_hook(name, m, args, out)))
             elif self.fold_affine and (isinstance(module, AFFINE_LEAVES) or _affine_children_only(module)):
                 self._handles.append(module.register_forward_hook(self._affine_hook))
+            elif self.fold_affine and not any(True for _ in module.children()):
+                self._handles.append(module.register_forward_hook(self._nonlinear_hook))
         if self.memory:
             self._attach_memory_counter()
         return self
@@ -334,6 +336,12 @@ class EnergyCounter:
         mark = _source(args[0]) if args and isinstance(args[0], torch.Tensor) else None
         if mark is not None and mark[0] == 'affine':
             _mark(out, mark)
+
+    @staticmethod
+    def _nonlinear_hook(module: nn.Module, args: tuple, out) -> None:
+        """Any other leaf (e.g. an in-place ReLU) ends an affine chain, even on the same tensor."""
+        if isinstance(out, torch.Tensor) and getattr(out, _SOURCE, ('',))[0] == 'affine':
+            delattr(out, _SOURCE)
 
     # ---------------------------------------------------------------------------------------------- state
     def state(self) -> dict:
