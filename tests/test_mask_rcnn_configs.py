@@ -13,7 +13,7 @@ import torch
 from mmdet.registry import DATASETS, MODELS
 from mmdet.structures import DetDataSample
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
+from mmengine.registry import DefaultScope
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((REPO / 'configs' / 'mask_rcnn').glob('*.py'))
@@ -111,8 +111,8 @@ def test_training_pipeline_runs_on_real_coco_annotations(data_dir, monkeypatch):
     cfg = Config.fromfile(CONFIGS[0])
     cfg.train_dataloader.dataset.update(ann_file='annotations/instances_val2017.json',
                                         data_prefix=dict(img='val2017/'))  # coco_mini has val2017 only
-    init_default_scope('mmdet')
-    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    with DefaultScope.overwrite_default_scope('mmdet'):  # the pipeline's transforms are mmdet's
+        dataset = DATASETS.build(cfg.train_dataloader.dataset)
     short_sides = {s for s, _ in cfg.multi_scales}
     counts = {i: set() for i in range(len(dataset))}
     for seed in range(4):
