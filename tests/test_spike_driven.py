@@ -38,6 +38,22 @@ def record_synaptic_inputs(backbone: nn.Module) -> dict:
     return seen
 
 
+# SpikeMatMuls whose operand at this index is the integer count of earlier binary products (Q K^T or K^T V);
+# their other operand is a binary plane, so these products are additions only.
+COUNT_OPERAND = {'attn_v_matmul': 0, 'qkv_matmul': 1}
+
+
+def assert_only_spikes(seen: dict) -> None:
+    for name, calls in seen.items():
+        counts_at = next((i for suffix, i in COUNT_OPERAND.items() if name.endswith(suffix)), None)
+        for args in calls:
+            for i, arg in enumerate(args):
+                if i == counts_at:
+                    assert torch.equal(arg, arg.round()), name
+                else:
+                    assert is_binary(arg), name
+
+
 def run(model, x, spike_driven):
     model.backbone.spike_driven = spike_driven
     with torch.no_grad():
@@ -65,13 +81,7 @@ def test_every_synaptic_layer_after_the_encoding_conv_sees_only_spikes(reference
 
     run(model, reference['input'], spike_driven=True)
     assert all(len(calls) == 1 for calls in seen.values()), [n for n, c in seen.items() if len(c) != 1]
-    for name, calls in seen.items():
-        args = calls[0]
-        if name.endswith('attn_v_matmul'):
-            counts, v = args  # integer coincidence counts of the binary Q K^T products, times binary V planes
-            assert torch.equal(counts, counts.round()) and is_binary(v), name
-        else:
-            assert all(is_binary(a) for a in args), name
+    assert_only_spikes(seen)
     names = set(seen)
     assert any(n.endswith('qk_matmul') for n in names) and any(n.endswith('mlp.fc2.conv') for n in names)
 
@@ -90,7 +100,7 @@ def test_spike_driven_needs_sfa_neurons():
 
 
 @pytest.mark.parametrize('rep_conv', [True, False])
-def test_large_backbone_spike_driven_equals_integer_path(rep_conv):
+def test_large_backbone_spike_driven_equals_integer_path_and_sees_only_spikes(rep_conv):
     torch.manual_seed(0)
     model = ESpikeFormerLarge(arch=dict(embed_dims=(16, 32, 64), depths=(1, 1, 1, 2), rep_conv=rep_conv),
                               layer_scale_init_value=1.0, out_indices=(0, 1, 2, 3)).eval()
@@ -99,10 +109,19 @@ def test_large_backbone_spike_driven_equals_integer_path(rep_conv):
             module.running_mean.uniform_(-0.5, 0.5)
             module.running_var.uniform_(0.1, 0.5)
     x = torch.randn(2, 3, 32, 48)
+    seen = record_synaptic_inputs(model)
     with torch.no_grad():
         integer = model(x)
+        for calls in seen.values():
+            calls.clear()
         model.spike_driven = True
         spiking = model(x)
     for a, b in zip(spiking, integer):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-4)
     assert integer[-1].abs().max() > 0.1
+    # every RepConv runs folded into its first conv, so its second conv is skipped; everything else sees spikes
+    skipped = {name for name, calls in seen.items() if not calls}
+    assert skipped == {name for name in seen if name.endswith('conv2.conv') and 'channel_conv' not in name}
+    assert_only_spikes(seen)
+    with pytest.raises(RuntimeError, match='needs eval mode'):
+        model.train()(x)

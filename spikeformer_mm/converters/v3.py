@@ -17,15 +17,7 @@ import torch
 
 from . import register_family
 from .biclab import TARGETS
-
-_PARAM = r'(weight|bias|running_mean|running_var|num_batches_tracked)'
-
-# Reference top-level module -> stage, or (stage, first block index in that stage).
-_STAGE_OF = {
-    'downsample1_1': 0, 'downsample1_2': 1, 'downsample2': 2, 'downsample3': 3, 'downsample4': 4,
-    'ConvBlock1_1': (0, 0), 'ConvBlock1_2': (1, 0), 'ConvBlock2_1': (2, 0), 'ConvBlock2_2': (2, 1),
-    'block3': (3, 0), 'block4': (4, 0),
-}
+from .v2 import _PARAM, _STAGE_OF  # V3 keeps V2's top-level module names (Large lacks stage 4)
 
 # Renames inside one block or downsampling layer, (reference regex, our name), applied to the key's remainder.
 _DOWNSAMPLE_RULES = [(r'encode_conv\.', 'conv.'), (r'encode_bn\.', 'bn.')]
@@ -93,7 +85,7 @@ def _copy_head(state_dict: Dict[str, torch.Tensor], converted: Dict[str, torch.T
 
 @register_family('v3')
 def convert_v3(state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-    """Reference E-SpikeFormer Model_Base ``state_dict`` -> classifier ``state_dict``; ``KeyError`` on unknown keys."""
+    """Reference Model_Base ``state_dict`` -> classifier ``state_dict``; ``KeyError`` names unknown keys."""
     converted = _convert_backbone(state_dict, _BASE_RULES, 'V3 Model_Base')
     _copy_head(state_dict, converted, 'head', 'head.fc')
     return converted
@@ -101,7 +93,7 @@ def convert_v3(state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
 
 @register_family('v3-large')
 def convert_v3_large(state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-    """Reference E-SpikeFormer Model_Large ``state_dict`` -> classifier ``state_dict``; ``KeyError`` on unknown keys."""
+    """Reference Model_Large ``state_dict`` -> classifier ``state_dict``; ``KeyError`` names unknown keys."""
     converted = _convert_backbone(state_dict, _LARGE_RULES, 'V3 Model_Large')
     _copy_head(state_dict, converted, 'head', 'head.fc')
     _copy_head(state_dict, converted, 'head_kd', 'head.fc_kd')

@@ -59,8 +59,14 @@ def parse_arch(backbone: type, arch: Union[str, dict], num_widths: int) -> dict:
     return dict(arch, embed_dims=dims, depths=depths)
 
 
+def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
+    """``[T, B, C, H, W]`` -> ``[T, B, h, N, C / h]``: channel ``c`` goes to head ``c // (C / h)``."""
+    T, B, C = x.shape[:3]
+    return x.reshape(T, B, num_heads, C // num_heads, -1).transpose(-1, -2)
+
+
 class SpikeSepConv(nn.Module):
-    """Spike separable conv (expansion 2): spike -> 1x1 C->2C -> BN -> spike -> dw kxk -> BN -> spike -> 1x1 2C->C -> BN.
+    """Spike separable conv: spike -> 1x1 C->2C -> BN -> spike -> dw kxk -> BN -> spike -> 1x1 2C->C -> BN.
 
     V3's change to V2's SepConv is the BN and spike after the depthwise conv. All convs are bias-free.
     Shapes: ``[T, B, C, H, W]`` -> ``[T, B, C, H, W]`` (a residual branch).
@@ -124,11 +130,6 @@ class EfficientSpikeAttention(nn.Module):
         self.attn_v_matmul = SpikeMatMul()
         self.proj_conv = SpikeConvBN(channels * value_ratio, channels, 1, neuron_cfg=neuron_cfg)
 
-    def _heads(self, x: torch.Tensor) -> torch.Tensor:
-        """``[T, B, C', H, W]`` -> ``[T, B, h, N, C' / h]``."""
-        T, B, C = x.shape[:3]
-        return x.reshape(T, B, self.num_heads, C // self.num_heads, -1).transpose(-1, -2)
-
     def _spike_driven_product(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """``(Q K^T) V`` from binary planes only."""
         q, q_norm = spike_planes(q, self.q_neuron)
@@ -140,9 +141,9 @@ class EfficientSpikeAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         T, B, _, H, W = x.shape
-        q = self._heads(self.q_neuron(self.q_conv(x)))
-        k = self._heads(self.k_neuron(self.k_conv(x)))
-        v = self._heads(self.v_neuron(self.v_conv(x)))
+        q = split_heads(self.q_neuron(self.q_conv(x)), self.num_heads)
+        k = split_heads(self.k_neuron(self.k_conv(x)), self.num_heads)
+        v = split_heads(self.v_neuron(self.v_conv(x)), self.num_heads)
         if self.spike_driven:
             attn = self._spike_driven_product(q, k, v)
         else:
@@ -176,9 +177,10 @@ class ESpikeFormer(SpikeDrivenMixin, BaseSpikingBackbone):
     """E-SpikeFormer (Spike-Driven Transformer V3, Model_Base) backbone with SFA neurons.
 
     Args:
-        arch: ``'2.7M'``, ``'5.1M'``, ``'10M'``, ``'19M'`` (the reference's ``Efficient_Spiking_Transformer_t/s/m/l``),
-            or a dict with ``embed_dims`` (4 widths) and optionally ``depths`` (5 entries), ``num_heads``,
-            ``mlp_ratio``; missing keys take the defaults ((1, 1, 2, 6, 2), 8 heads, MLP ratio 4).
+        arch: ``'2.7M'``, ``'5.1M'``, ``'10M'``, ``'19M'`` (the reference's
+            ``Efficient_Spiking_Transformer_t/s/m/l``), or a dict with ``embed_dims`` (4 widths) and optionally
+            ``depths`` (5 entries), ``num_heads``, ``mlp_ratio``; missing keys take the defaults
+            ((1, 1, 2, 6, 2), 8 heads, MLP ratio 4).
         T: time steps (the image is repeated T times); the reference runs T = 1.
         neuron_cfg: the neuron; default ``dict(type='SFANeuron', D=4)``. ``D`` is the integer ceiling and the
             number of virtual time steps of spike-driven inference.
@@ -191,7 +193,9 @@ class ESpikeFormer(SpikeDrivenMixin, BaseSpikingBackbone):
         in_channels, keep_time, frozen_stages, norm_eval, init_cfg: see :class:`BaseSpikingBackbone`.
 
     Differences from the reference (ARCH_SPEC §7): SFA rounds half up (the reference's ``torch.round`` rounds half
-    to even; the two differ only on exact ``.5`` inputs); drop path is applied.
+    to even; the two differ only on exact ``.5`` inputs); drop path is applied; the dense-task backbones use this
+    class as it is, whereas the reference's mmseg variant adds layer scales initialised to 1e-6 that its ImageNet
+    checkpoint lacks (§7.2 #22), which nearly switches the pre-trained blocks off.
 
     Shapes: ``[B, in_channels, H, W]`` (H, W multiples of 16) -> tuple of ``[B, C_i, H / s_i, W / s_i]``, or
     ``[T, B, C_i, H / s_i, W / s_i]`` with ``keep_time=True``. Outputs are pre-spike membrane maps.

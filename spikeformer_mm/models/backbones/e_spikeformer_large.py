@@ -21,12 +21,13 @@ from typing import Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
+from torch.func import functional_call
 
-from spikeformer_mm.ops import build_neuron
+from spikeformer_mm.ops import SFANeuron, build_neuron
 from spikeformer_mm.registry import MODELS
 from ..layers import ChannelConv, SpikeConvBN, SpikeMatMul, SpikeMLP, TimeDropPath, fold_time
 from .base_spiking_backbone import BaseSpikingBackbone, SpikingStage
-from .e_spikeformer import SFA, parse_arch
+from .e_spikeformer import SFA, parse_arch, split_heads
 from .spike_driven import SpikeDrivenMixin, planes_matmul, spike_planes
 
 
@@ -45,19 +46,49 @@ class LargeConvBlock(nn.Module):
         return x + self.drop_path(self.channel_conv(x))
 
 
+def _bn_affine(bn: nn.BatchNorm2d) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``(scale, shift)`` with ``bn(x) = scale * x + shift`` under the running statistics."""
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    return scale, bn.bias - bn.running_mean * scale
+
+
 class SpikeRepConv(nn.Module):
     """spike -> 1x1 C_in->C_h -> BN -> 1x1 C_h->C_out -> BN, no spike in between (foldable into one 1x1 conv).
 
-    Shapes: ``[T, B, C_in, H, W]`` -> ``[T, B, C_out, H, W]``.
+    With ``spike_driven = True`` (eval mode only) the four linear layers are folded into one 1x1 conv, run through
+    ``conv1.conv`` (``torch.func.functional_call`` with the folded weight, so its hooks see the ``D`` binary planes)
+    plus the folded bias: the only synaptic layer then receives spikes. Shapes: ``[T, B, C_in, H, W]`` ->
+    ``[T, B, C_out, H, W]``.
     """
+    spike_driven = False
 
     def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, neuron_cfg: dict):
         super().__init__()
         self.conv1 = SpikeConvBN(in_channels, hidden_channels, 1, neuron_cfg=neuron_cfg)
         self.conv2 = SpikeConvBN(hidden_channels, out_channels, 1)
 
+    def _folded(self) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Weight ``[C_out, C_in, 1, 1]`` and bias ``[C_out]`` of conv1 -> BN -> conv2 -> BN."""
+        scale1, shift1 = _bn_affine(self.conv1.bn)
+        scale2, shift2 = _bn_affine(self.conv2.bn)
+        w1, w2 = self.conv1.conv.weight.flatten(1), self.conv2.conv.weight.flatten(1)
+        weight = (scale2[:, None] * w2) @ (scale1[:, None] * w1)
+        return weight[:, :, None, None], scale2 * (w2 @ shift1) + shift2
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv2(self.conv1(x))
+        neuron = self.conv1.neuron
+        if not (self.spike_driven and isinstance(neuron, SFANeuron)):
+            return self.conv2(self.conv1(x))
+        if self.training:
+            raise RuntimeError('spike-driven SpikeRepConv folds its BatchNorms and needs eval mode')
+        weight, bias = self._folded()
+
+        def folded_conv(s: torch.Tensor) -> torch.Tensor:
+            planes, norm = spike_planes(s, neuron)
+            out = functional_call(self.conv1.conv, {'weight': weight}, (planes.flatten(0, 1),))
+            return out.view(*planes.shape[:2], *out.shape[1:]).sum(0) / norm + bias.view(1, -1, 1, 1)
+
+        return fold_time(folded_conv, neuron(x))
 
 
 class LargeSpikeAttention(nn.Module):
@@ -87,11 +118,6 @@ class LargeSpikeAttention(nn.Module):
         self.kv_matmul = SpikeMatMul()
         self.qkv_matmul = SpikeMatMul()
 
-    def _heads(self, x: torch.Tensor) -> torch.Tensor:
-        """``[T, B, C, H, W]`` -> ``[T, B, h, N, C / h]``."""
-        T, B, C = x.shape[:3]
-        return x.reshape(T, B, self.num_heads, C // self.num_heads, -1).transpose(-1, -2)
-
     def _spike_driven_product(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """``Q (K^T V)`` from binary planes only."""
         q, q_norm = spike_planes(q, self.q_neuron)
@@ -103,9 +129,9 @@ class LargeSpikeAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         T, B, C, H, W = x.shape
-        q = self._heads(self.q_neuron(fold_time(self.q_bn, self.q_conv(x))))
-        k = self._heads(self.k_neuron(fold_time(self.k_bn, self.k_conv(x))))
-        v = self._heads(self.v_neuron(fold_time(self.v_bn, self.v_conv(x))))
+        q = split_heads(self.q_neuron(fold_time(self.q_bn, self.q_conv(x))), self.num_heads)
+        k = split_heads(self.k_neuron(fold_time(self.k_bn, self.k_conv(x))), self.num_heads)
+        v = split_heads(self.v_neuron(fold_time(self.v_bn, self.v_conv(x))), self.num_heads)
         if self.spike_driven:
             attn = self._spike_driven_product(q, k, v)
         else:
@@ -154,8 +180,8 @@ class ESpikeFormerLarge(SpikeDrivenMixin, BaseSpikingBackbone):
         layer_scale_init_value: initial layer-scale value (1e-6, as the reference's fine-tuning model).
         drop_path_rate: stochastic depth, linear over the 16 blocks.
         spike_driven: run SFA activations as ``D`` binary planes through the next synaptic layer; also settable
-            on a built model. The second 1x1 conv of each ``SpikeRepConv`` follows a BN, not a spike, so it still
-            sees real values: fold the RepConv into one conv for a fully spike-driven deployment.
+            on a built model. Each ``SpikeRepConv`` (two 1x1 convs with no spike between) is then folded into one
+            conv, so that every synaptic layer sees spikes; this needs eval mode.
         in_channels, keep_time, frozen_stages, norm_eval, init_cfg: see :class:`BaseSpikingBackbone`.
 
     Differences from the reference (ARCH_SPEC §7.2 #8, #15): the 83M block's forward takes B, C, N from its input
@@ -192,13 +218,15 @@ class ESpikeFormerLarge(SpikeDrivenMixin, BaseSpikingBackbone):
         def down(c_in, c_out):
             return SpikeConvBN(c_in, c_out, 3, 2, 1, bias=True, neuron_cfg=neuron_cfg)
 
-        blocks = [LargeTransformerBlock(C2, arch['num_heads'], arch['mlp_ratio'], neuron_cfg, arch['rep_conv'],
-                                        layer_scale_init_value, next(dpr)) for _ in range(depths[3])]
+        def transformer_blocks(channels, depth):
+            return [LargeTransformerBlock(channels, arch['num_heads'], arch['mlp_ratio'], neuron_cfg,
+                                          arch['rep_conv'], layer_scale_init_value, next(dpr)) for _ in range(depth)]
+
         self.stages = nn.ModuleList([
             SpikingStage(SpikeConvBN(in_channels, C0 // 2, 7, 2, 3, bias=True), conv_blocks(C0 // 2, depths[0])),
             SpikingStage(down(C0 // 2, C0), conv_blocks(C0, depths[1])),
             SpikingStage(down(C0, C1), conv_blocks(C1, depths[2])),
-            SpikingStage(down(C1, C2), blocks),
+            SpikingStage(down(C1, C2), transformer_blocks(C2, depths[3])),
         ])
         self.out_channels = tuple(c for i, c in enumerate((C0 // 2, C0, C1, C2)) if i in self.out_indices)
         self.spike_driven = spike_driven
