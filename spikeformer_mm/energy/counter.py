@@ -85,6 +85,13 @@ def synaptic_macs(module: nn.Module, args: tuple, out: torch.Tensor) -> int:
     return out.numel() * (module.in_channels // module.groups) * kernel
 
 
+def _add(total, value: torch.Tensor, alpha: float = 1):
+    """``total + alpha * value``, accumulated in float64 in place (``total`` starts as a Python 0)."""
+    if not isinstance(total, torch.Tensor):
+        total = torch.zeros(value.shape, dtype=torch.float64, device=value.device)
+    return total.add_(value, alpha=alpha)
+
+
 def _is_binary(x: torch.Tensor) -> bool:
     return x.dtype == torch.bool or bool(((x == 0) | (x == 1)).all())
 
@@ -146,6 +153,8 @@ class EnergyCounter:
             additions at the spikes' level. ``False`` counts every real-valued input as MACs.
         memory: also count parameter and membrane-state memory traffic (slower: spikingjelly's counter looks
             at every binary input).
+        hist_samples: the SFA level histogram of a call is taken over at most this many evenly strided elements
+            (a histogram costs ~25 sums on CPU); ``None``: all. Mean levels, and so SOPs, always use all elements.
 
     Example::
 
@@ -155,11 +164,12 @@ class EnergyCounter:
     """
 
     def __init__(self, model: nn.Module, time_steps: Optional[int] = None, fold_affine: bool = True,
-                 memory: bool = False):
+                 memory: bool = False, hist_samples: Optional[int] = 1 << 16):
         if time_steps is not None and (not isinstance(time_steps, int) or time_steps < 1):
             raise ValueError(f'time_steps must be a positive int or None, got {time_steps!r}')
         self.model = model
         self.fold_affine = fold_affine
+        self.hist_samples = hist_samples or float('inf')
         self.memory = memory
         self._explicit_T = time_steps
         self._handles = []
@@ -282,54 +292,57 @@ class EnergyCounter:
         if macs == 0:
             return
         if isinstance(module, SpikeMatMul):
-            sops, kind = self._matmul_sops(args[0], args[1], macs)
+            value, alpha, kind = self._matmul_sops(args[0], args[1], macs)
         else:
-            level, kind = self._level_mean(x)
-            sops = None if level is None else macs * level
-            if sops is not None and self.fold_affine:
-                _mark(out, ('affine', level))
+            value, kind = self._level_mean(x)
+            alpha = macs
+            if value is not None and self.fold_affine:
+                _mark(out, ('affine', value))
         stats.inputs.add(kind)
-        if sops is None:
+        if value is None:
             stats.real_macs += macs
             stats.charged_macs += macs / self._repeats(x)
         else:
-            stats.sops = stats.sops + sops
+            stats.sops = _add(stats.sops, value, alpha)  # SOPs = alpha * value
 
     def _matmul_sops(self, a: torch.Tensor, b: torch.Tensor, macs: int):
+        """``(value, alpha, input kind)`` with SOPs = alpha * value, or ``(None, 0, 'real')``."""
         spikes_a, spikes_b = self._spike_levels(a), self._spike_levels(b)
         if spikes_a is not None and spikes_b is not None:
             (a, scale_a, kind_a), (b, scale_b, kind_b) = spikes_a, spikes_b
-            events = (a.sum(-2) * b.sum(-1)).sum() * (scale_a * scale_b)  # sum_ikj a_ik b_kj in levels
-            return events, f'{kind_a} x {kind_b}'
+            events = (a.sum(-2) * b.sum(-1)).sum()  # sum_ikj a_ik b_kj, in levels after the scales
+            return events, scale_a * scale_b, f'{kind_a} x {kind_b}'
         for spikes in (spikes_a, spikes_b):
             if spikes is not None:
                 x, scale, kind = spikes
-                return macs * x.sum() * scale / x.numel(), kind
-        return None, 'real'
+                return x.sum(), macs * scale / x.numel(), kind
+        return None, 0, 'real'
 
     def _neuron_hook(self, name: str, module: nn.Module, args: tuple, out: torch.Tensor) -> None:
         stats = self.neurons[name]
         scale, D = stats.norm, stats.D
-        if D > 1:  # one pass: values k / scale fall in bin k; the level sum follows from the histogram
-            hist = torch.histc(out, bins=D + 1, min=-0.5 / scale, max=(D + 0.5) / scale)
-            stats.hist = stats.hist + hist
-            level_sum = (hist * torch.arange(D + 1, device=hist.device, dtype=hist.dtype)).sum()
+        if D > 1:
+            level_sum = out.sum() * scale  # exact; the histogram (values k / scale in bin k) may be sampled
+            flat = out.reshape(-1)
+            stride = 1 if flat.numel() <= self.hist_samples else (flat.numel() // self.hist_samples) | 1
+            hist = torch.histc(flat[::stride], bins=D + 1, min=-0.5 / scale, max=(D + 0.5) / scale)
+            stats.hist = _add(stats.hist, hist)
         else:
             T = out.shape[0]
             self._lif_T = max(self._lif_T, T)
             per_step = out.reshape(T, -1).sum(1)
             level_sum = per_step.sum()
             if stats.calls == 0:
-                stats.step_sums = (T, per_step)
+                stats.step_sums = (T, per_step.double())
             elif stats.step_sums is not None and stats.step_sums[0] == T:
-                stats.step_sums = (T, stats.step_sums[1] + per_step)
+                stats.step_sums = (T, stats.step_sums[1].add_(per_step))
             else:
                 stats.step_sums = None
             if self.memory:  # membrane potential: one fp32 read and one write per neuron and time step
                 self._state_bytes[name] += 2 * out.numel() * 4
         stats.calls += 1
         stats.numel += out.numel()
-        stats.level_sum = stats.level_sum + level_sum
+        stats.level_sum = _add(stats.level_sum, level_sum)
         _mark(out, ('spikes', scale, D, level_sum / out.numel(), out.numel()))
 
     def _affine_hook(self, module: nn.Module, args: tuple, out) -> None:

@@ -28,7 +28,8 @@ ASSUMPTIONS = [
     'A real-valued input repeated identically over the T time steps (direct encoding of a static image) is '
     'computed once: its MACs are counted once, not T times.',
     'firing_rate/mean is the element-weighted mean over all spiking neurons of spikes per neuron per (real '
-    'or virtual) time step: LIF spikes, SFA level / D.',
+    'or virtual) time step: LIF spikes, SFA level / D. SFA level histograms are taken over at most 65536 evenly '
+    'strided elements per call (counter option hist_samples); mean levels and SOPs use every element.',
 ]
 
 MEMORY_ASSUMPTION = ('Memory term (reported separately, not in energy_mJ): parameter reads from spikingjelly 2.x '
@@ -72,7 +73,7 @@ def build_report(state: dict, preset: str = DEFAULT_COMPUTE, e_mac: Optional[flo
             continue
         mean_level = s['level_sum'] / s['numel']
         row = dict(name=name, type=s['type'], D=s['D'], firing_rate=mean_level / s['D'], mean_level=mean_level,
-                   level_hist=[count / s['numel'] for count in s['hist']], numel=s['numel'] / images)
+                   level_hist=[count / sum(s['hist']) for count in s['hist']], numel=s['numel'] / images)
         if s['step_sums'] is not None:
             per_step = s['numel'] / len(s['step_sums'])
             row['firing_rate_per_step'] = [count / per_step for count in s['step_sums']]
