@@ -46,8 +46,11 @@ _INNER_RULES: List[Tuple[str, str]] = [
 _PARAM = r'(weight|bias|running_mean|running_var|num_batches_tracked)'
 
 
-def convert_key(key: str) -> str:
-    """One reference backbone key -> our classifier key (``backbone.stages...``); KeyError if unknown."""
+def convert_key(key: str, rules: List[Tuple[str, str]] = _INNER_RULES) -> str:
+    """One reference backbone key -> our classifier key (``backbone.stages...``); KeyError if unknown.
+
+    ``rules`` are the renames inside a block (V2's by default; the V3 converters pass their own).
+    """
     top, _, rest = key.partition('.')
     where = _STAGE_OF.get(top)
     if where is None:
@@ -57,7 +60,7 @@ def convert_key(key: str) -> str:
     else:
         index, rest = rest.split('.', 1)
         prefix = f'backbone.stages.{where[0]}.blocks.{where[1] + int(index)}.'
-    for pattern, replacement in _INNER_RULES:
+    for pattern, replacement in rules:
         if re.fullmatch(pattern + _PARAM, rest):
             return prefix + re.sub('^' + pattern, replacement, rest)
     raise KeyError(key)

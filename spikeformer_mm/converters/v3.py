@@ -17,7 +17,7 @@ import torch
 
 from . import register_family
 from .biclab import TARGETS
-from .v2 import _PARAM, _STAGE_OF  # V3 keeps V2's top-level module names (Large lacks stage 4)
+from .v2 import convert_key  # V3 keeps V2's top-level module names (Large lacks stage 4)
 
 # Renames inside one block or downsampling layer, (reference regex, our name), applied to the key's remainder.
 _DOWNSAMPLE_RULES = [(r'encode_conv\.', 'conv.'), (r'encode_bn\.', 'bn.')]
@@ -41,23 +41,15 @@ _LARGE_RULES: List[Tuple[str, str]] = _DOWNSAMPLE_RULES + _MLP_RULES + [
 ]
 
 
-def convert_key(key: str, rules: List[Tuple[str, str]]) -> str:
-    """One reference backbone key -> our classifier key (``backbone.stages...``); ``KeyError`` if unknown."""
-    top, _, rest = key.partition('.')
-    where = _STAGE_OF.get(top)
-    if where is None:
-        raise KeyError(key)
-    if isinstance(where, int):
-        prefix = f'backbone.stages.{where}.downsample.'
-    else:
-        index, _, rest = rest.partition('.')
-        prefix = f'backbone.stages.{where[0]}.blocks.{where[1] + int(index)}.'
-    if re.fullmatch(r'layer_scale[12]', rest):
-        return prefix + rest
-    for pattern, replacement in rules:
-        if re.fullmatch(pattern + _PARAM, rest):
-            return prefix + re.sub('^' + pattern, replacement, rest)
-    raise KeyError(key)
+_LAYER_SCALE = re.compile(r'block3\.(\d+)\.(layer_scale[12])')
+
+
+def convert_key_v3(key: str, rules: List[Tuple[str, str]]) -> str:
+    """One reference backbone key -> our classifier key; ``KeyError`` if unknown. Adds Large's layer scales."""
+    layer_scale = _LAYER_SCALE.fullmatch(key)
+    if layer_scale:
+        return f'backbone.stages.3.blocks.{layer_scale[1]}.{layer_scale[2]}'
+    return convert_key(key, rules)
 
 
 def _convert_backbone(state_dict: Dict[str, torch.Tensor], rules: List[Tuple[str, str]],
@@ -67,7 +59,7 @@ def _convert_backbone(state_dict: Dict[str, torch.Tensor], rules: List[Tuple[str
         if key.startswith(('head.', 'head_kd.')):
             continue
         try:
-            new_key = convert_key(key, rules)
+            new_key = convert_key_v3(key, rules)
         except KeyError:
             unknown.append(key)
             continue
