@@ -205,3 +205,18 @@ def test_affine_chain_ends_at_a_nonlinearity_even_in_place():
     assert [row['input'] for row in report['layers']] == ['spikes', 'real']
     without_relu = build_report(count(nn.Sequential(model[0], model[2]), spikes))
     assert [row['input'] for row in without_relu['layers']] == ['spikes', 'affine(spikes)']
+
+
+def test_sfa_histogram_is_sampled_on_large_outputs_and_the_mean_stays_exact():
+    torch.manual_seed(0)
+    model = nn.Sequential(SFANeuron(D=4), nn.Linear(64, 1, bias=False)).eval()
+    x = torch.randint(0, 5, (4096, 64)).float() * torch.tensor([1.0, 0.0]).repeat(32)  # odd columns silent
+    exact = build_report(count(model, x, hist_samples=None))
+    sampled = build_report(count(model, x))  # 262144 elements: a strided sample of ~65536
+    levels = x.flatten()
+    expected = [float((levels == k).float().mean()) for k in range(5)]
+    assert exact['neurons'][0]['level_hist'] == pytest.approx(expected, abs=1e-7)
+    assert sampled['neurons'][0]['level_hist'] == pytest.approx(expected, abs=0.01)
+    assert sampled['neurons'][0]['mean_level'] == exact['neurons'][0]['mean_level'] == pytest.approx(
+        float(levels.mean()))
+    assert sampled['sops_total'] == exact['sops_total'] == pytest.approx(64 * float(levels.mean()))  # per row
