@@ -6,6 +6,7 @@ eager neuron kernels (``SPIKEFORMER_COMPILE=0``) keep every subprocess to a few 
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,9 +18,9 @@ from mmengine.registry import MODELS as ROOT_MODELS
 from mmengine.registry import init_default_scope
 from torch import nn
 
-from spikeformer_mm.ops import MultiStepLIF
+from spikeformer_mm.ops import MultiStepLIF, SFANeuron
 from spikeformer_mm.utils import SPIKING_NEURONS, ann_twin
-from spikeformer_mm.utils.measure import call_peak_memory_mb
+from spikeformer_mm.utils.measure import call_peak_memory_mb, interleaved_median_seconds, median_seconds
 from spikeformer_mm.utils.synthetic_batch import synthetic_batch, task_of
 
 REPO = Path(__file__).resolve().parents[1]
@@ -112,6 +113,15 @@ def test_call_peak_memory_counts_what_the_call_allocates():
         call_peak_memory_mb(allocate_and_free, torch.device('meta'))
 
 
+def test_interleaved_timing_alternates_the_functions_after_warm_up():
+    calls = []
+    medians = interleaved_median_seconds([lambda: calls.append('a'), lambda: calls.append('b')], warmup=2, repeats=3)
+    assert calls == ['a', 'a', 'b', 'b'] + ['a', 'b'] * 3
+    assert len(medians) == 2 and all(m >= 0 for m in medians)
+    with pytest.raises(ValueError, match='need warmup >= 0 and repeats >= 1, got warmup=1, repeats=0'):
+        median_seconds(lambda: None, warmup=1, repeats=0)
+
+
 def test_task_comes_from_the_default_scope():
     assert [task_of(scope) for scope in ('mmpretrain', 'mmdet', 'mmseg')] == ['classifier', 'detector', 'segmentor']
     with pytest.raises(ValueError, match="default_scope=None: expected one of mmpretrain, mmdet, mmseg"):
@@ -128,10 +138,9 @@ def one_thread():
 
 
 @pytest.mark.parametrize('which', ['detector', 'segmentor'])
-def test_measure_trains_detectors_and_segmentors_on_synthetic_batches(tmp_path, which, one_thread, monkeypatch):
+def test_measure_trains_detectors_and_segmentors_on_synthetic_batches(tmp_path, which, one_thread):
     """The worker's measurement of one model, in this process, for the two dense tasks."""
     torch.manual_seed(0)
-    monkeypatch.setenv('SPIKEFORMER_COMPILE', '0')
     config = MASK_RCNN_TINY if which == 'detector' else tiny_segmentor_config(tmp_path)
     benchmark = load_tool('benchmark')
     spec = dict(config=str(config), cfg_options={}, model='snn', T=1, batch=2, resolution=[32, 48],
@@ -145,19 +154,35 @@ def test_measure_trains_detectors_and_segmentors_on_synthetic_batches(tmp_path, 
     assert twin['neuron_backend'] == 'none (no spiking neuron)'
 
 
+def test_neuron_backend_report_follows_the_implementation_selection(monkeypatch):
+    """On CUDA, LIF neurons run spikingjelly's kernel unless pinned to 'torch'; SFA always runs the fused one."""
+    from spikeformer_mm.utils import neuron_backend
+    monkeypatch.setattr(neuron_backend, 'neuron_implementation', lambda kind, device: dict(implementation='triton'))
+    model = nn.Sequential(MultiStepLIF(), nn.Conv2d(2, 2, 1), MultiStepLIF(), SFANeuron())
+    fused = 'fused PyTorch kernel, (eager|torch.compile)'
+    cuda, cpu = torch.device('cuda'), torch.device('cpu')
+    assert re.fullmatch(f'MultiStepLIF x2: spikingjelly triton kernel; SFANeuron x1: {fused}.*',
+                        neuron_backend.describe_neuron_backend(model, cuda))
+    assert re.fullmatch(f'MultiStepLIF x2: {fused}.*; SFANeuron x1: {fused}.*',
+                        neuron_backend.describe_neuron_backend(model, cpu))
+    for lif in (model[0], model[2]):
+        lif.backend = 'torch'
+    assert neuron_backend.describe_neuron_backend(model, cuda).startswith('MultiStepLIF x2: fused PyTorch kernel')
+
+
 def test_benchmark_tool_end_to_end(tmp_path):
     """tools/benchmark.py on a tiny Meta-SpikeFormer at T=1 and T=2: four subprocesses, table and JSON."""
     config = tiny_classifier_config(tmp_path, META_15M)
     out = tmp_path / 'bench.json'
     env = dict(os.environ, SPIKEFORMER_COMPILE='0')
     proc = subprocess.run(
-        [sys.executable, 'tools/benchmark.py', str(config), '--T', '1', '2', '--batch', '2', '--resolution', '32',
+        [sys.executable, 'tools/benchmark.py', str(config), '--T', '1', '2', '--batch', '2', '--resolution', '64',
          '--threads', '1', '--warmup', '1', '--repeats', '2', '--json', str(out)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-5000:]
     report = json.loads(out.read_text())
     assert (report['task'], report['device'], report['threads'], report['batch'], report['resolution']) == \
-        ('classifier', 'cpu', 1, 2, [32, 32])
+        ('classifier', 'cpu', 1, 2, [64, 64])
     _, model = build(config)
     neurons = sum(isinstance(m, MultiStepLIF) for m in model.modules())
     assert report['neuron_backend'] == f'MultiStepLIF x{neurons}: fused PyTorch kernel, eager'
@@ -176,8 +201,7 @@ def test_benchmark_tool_end_to_end(tmp_path):
     t1, t2 = report['results']
     assert scaling['T'] == 2
     assert scaling['snn']['train_step'] == pytest.approx(t2['snn']['train_step_s'] / t1['snn']['train_step_s'])
-    # activations double with T: so does the memory a training step needs (loosely: RSS is page-granular)
-    assert 1.4 < scaling['snn']['memory'] < 2.6
+    assert t2['snn']['peak_mem_mb'] > t1['snn']['peak_mem_mb']  # twice the activations
     assert '| 1 | SNN / ANN |' in proc.stdout and '| 2 / 1 | SNN |' in proc.stdout
 
 

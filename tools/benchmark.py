@@ -76,6 +76,7 @@ def check_args(parser, args):
         parser.error(f'config file not found: {args.config}')
     if len(args.resolution) > 2 or min(args.resolution) < 1:
         parser.error(f'--resolution takes one or two positive sizes (H [W]), got {args.resolution}')
+    args.resolution = args.resolution * 2 if len(args.resolution) == 1 else args.resolution
     for name in ('batch', 'threads', 'repeats'):
         if getattr(args, name) < 1:
             parser.error(f'--{name} must be >= 1, got {getattr(args, name)}')
@@ -119,16 +120,16 @@ def measure(spec: dict) -> dict:
     train = lambda: model.train_step(data, optim_wrapper)  # noqa: E731
     train_s = median_seconds(train, spec['warmup'], spec['repeats'], sync)
     peaks, resident = zip(*(call_peak_memory_mb(train, device) for _ in range(spec['repeats'])))
-    return dict(train_step_s=train_s, infer_images_per_s=spec['batch'] / infer_s, peak_mem_mb=statistics.median(peaks),
-                resident_mem_mb=statistics.median(resident), params=sum(p.numel() for p in model.parameters()),
-                task=task, neuron_backend=describe_neuron_backend(model, device))
+    return dict(train_step_s=train_s, infer_images_per_s=spec['batch'] / infer_s,
+                peak_mem_mb=statistics.median(peaks), resident_mem_mb=statistics.median(resident),
+                params=sum(p.numel() for p in model.parameters()), task=task,
+                neuron_backend=describe_neuron_backend(model, device))
 
 
 # ---------------------------------------------------------------- parent: one subprocess per model and T
 def run_worker(args, model: str, T: int) -> dict:
-    resolution = args.resolution * 2 if len(args.resolution) == 1 else args.resolution
     spec = dict(config=osp.abspath(args.config), cfg_options=args.cfg_options, model=model, T=T,
-                batch=args.batch, resolution=resolution, threads=args.threads, warmup=args.warmup,
+                batch=args.batch, resolution=args.resolution, threads=args.threads, warmup=args.warmup,
                 repeats=args.repeats, device=args.device)
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
     with tempfile.TemporaryDirectory() as tmp:
@@ -191,7 +192,7 @@ def benchmark(args) -> dict:
     return dict(
         config=args.config, cfg_options=args.cfg_options, task=results[0]['snn']['task'], device=args.device,
         neuron_backend=results[0]['snn']['neuron_backend'], threads=args.threads, batch=args.batch,
-        resolution=args.resolution * 2 if len(args.resolution) == 1 else args.resolution, warmup=args.warmup,
+        resolution=args.resolution, warmup=args.warmup,
         repeats=args.repeats, machine=machine_description(args.device), torch=torch.__version__,
         date=datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC'),
         results=results, time_scaling=time_scaling)

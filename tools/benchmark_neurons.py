@@ -4,17 +4,19 @@
 
 Rows: the multi-step LIF at T=4 on ``[4, 8, 64, 56, 56]`` (spikeformer_mm's ``MultiStepLIF``, and the per-step
 autograd loop that the reference implementation runs with spikingjelly's ``torch`` backend), and SFA (D=4) on
-``[8, 64, 56, 56]``; each against ``torch.relu`` on the same tensor. A run is ``neuron(x).backward(grad)`` with a
-fresh output gradient; figures are medians over ``--repeats`` runs after ``--warmup`` runs (which also absorb
-``torch.compile``). The issue's targets: LIF <= 3x ReLU, SFA <= 1.5x ReLU.
+``[8, 64, 56, 56]``; each against ``torch.relu`` on the same tensor. A run is ``neuron(x).backward(grad)``; the
+neuron and the ReLU are timed alternately (so both see the same machine load) and figures are medians over
+``--repeats`` runs after ``--warmup`` runs (which also absorb ``torch.compile``). The issue's targets: LIF <= 3x
+ReLU, SFA <= 1.5x ReLU.
 """
 import argparse
+from typing import Tuple
 
 import torch
 from spikingjelly.activation_based import surrogate
 
 from spikeformer_mm.ops import MultiStepLIF, SFANeuron
-from spikeformer_mm.utils.measure import median_seconds
+from spikeformer_mm.utils.measure import interleaved_median_seconds
 
 LIF_SHAPE = (4, 8, 64, 56, 56)
 SFA_SHAPE = (8, 64, 56, 56)
@@ -31,17 +33,22 @@ def parse_args(argv=None):
     return args
 
 
-def forward_backward_seconds(op, shape, warmup: int, repeats: int) -> float:
-    """Median seconds of ``op(x).backward(grad)`` on a fresh ``x`` of ``shape`` (values around the threshold)."""
+def forward_backward_seconds(op, shape, warmup: int, repeats: int) -> Tuple[float, float]:
+    """Median seconds of ``op(x).backward(grad)`` and of the same with ``torch.relu``, timed alternately.
+
+    ``x`` has values in [0, 2) (around the LIF threshold and inside SFA's range); both share it and ``grad``.
+    """
     generator = torch.Generator().manual_seed(0)
     x = (torch.rand(shape, generator=generator) * 2).requires_grad_()
     grad = torch.randn(shape, generator=generator)
 
-    def run():
-        x.grad = None
-        op(x).backward(grad)
+    def runner(fn):
+        def run():
+            x.grad = None
+            fn(x).backward(grad)
+        return run
 
-    return median_seconds(run, warmup, repeats)
+    return tuple(interleaved_median_seconds([runner(op), runner(torch.relu)], warmup, repeats))
 
 
 def per_step_lif(x: torch.Tensor, tau: float = 2.0, v_threshold: float = 1.0) -> torch.Tensor:
@@ -63,9 +70,7 @@ def per_step_lif(x: torch.Tensor, tau: float = 2.0, v_threshold: float = 1.0) ->
 
 def measure(args):
     """Rows ``(name, shape, neuron seconds, ReLU seconds, target ratio or None)``."""
-    relu = {shape: forward_backward_seconds(torch.relu, shape, args.warmup, args.repeats)
-            for shape in (LIF_SHAPE, SFA_SHAPE)}
-    return [(name, shape, forward_backward_seconds(op, shape, args.warmup, args.repeats), relu[shape], target)
+    return [(name, shape, *forward_backward_seconds(op, shape, args.warmup, args.repeats), target)
             for name, op, shape, target in (
                 ('MultiStepLIF (T=4)', MultiStepLIF(), LIF_SHAPE, 3.0),
                 ('per-step LIF loop, the reference (T=4)', per_step_lif, LIF_SHAPE, None),

@@ -14,7 +14,7 @@ import gc
 import re
 import statistics
 import time
-from typing import Callable, Optional, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -25,19 +25,30 @@ _EXACT_MMAP_THRESHOLD = 64 * 1024
 def median_seconds(fn: Callable[[], object], warmup: int, repeats: int,
                    synchronize: Optional[Callable[[], None]] = None) -> float:
     """Call ``fn`` ``warmup`` times, then return the median wall time (s) of ``repeats`` further calls."""
+    return interleaved_median_seconds([fn], warmup, repeats, synchronize)[0]
+
+
+def interleaved_median_seconds(fns: Sequence[Callable[[], object]], warmup: int, repeats: int,
+                               synchronize: Optional[Callable[[], None]] = None) -> List[float]:
+    """Median wall time (s) of each of ``fns``, timed in turn within each repeat so that they see the same load.
+
+    Each function is first called ``warmup`` times.
+    """
     if warmup < 0 or repeats < 1:
         raise ValueError(f'need warmup >= 0 and repeats >= 1, got warmup={warmup}, repeats={repeats}')
     sync = synchronize or (lambda: None)
-    for _ in range(warmup):
-        fn()
-    times = []
+    for fn in fns:
+        for _ in range(warmup):
+            fn()
+    times = [[] for _ in fns]
     for _ in range(repeats):
-        sync()
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for fn, fn_times in zip(fns, times):
+            sync()
+            start = time.perf_counter()
+            fn()
+            sync()
+            fn_times.append(time.perf_counter() - start)
+    return [statistics.median(fn_times) for fn_times in times]
 
 
 def _status_mb(key: str) -> float:

@@ -4,6 +4,7 @@ from spikingjelly.activation_based.functional import neuron_implementation
 from torch import nn
 
 from spikeformer_mm.ops import MultiStepLIF, kernels
+from spikeformer_mm.ops.lif import select_implementation
 from .ann_twin import SPIKING_NEURONS
 
 
@@ -13,18 +14,18 @@ def _fused_kernel(forward_kernel: kernels.MaybeCompiled) -> str:
     return 'fused PyTorch kernel, torch.compile' + ('' if forward_kernel.compiled else ' (not run yet)')
 
 
+def _lif_kernel(neurons: list, device: torch.device) -> str:
+    if any(select_implementation(m.backend, device) == 'spikingjelly' for m in neurons):
+        return f"spikingjelly {neuron_implementation('lif', device)['implementation']} kernel"
+    return _fused_kernel(kernels.lif_forward_kernel)
+
+
 def describe_neuron_backend(model: nn.Module, device: torch.device) -> str:
-    """E.g. ``'MultiStepLIF: fused PyTorch kernel, torch.compile'``; ``'none (no spiking neuron)'`` for an ANN."""
+    """E.g. ``'MultiStepLIF x77: fused PyTorch kernel, torch.compile'``; ``'none (no spiking neuron)'``."""
     parts = []
     for cls in SPIKING_NEURONS:
         neurons = [m for m in model.modules() if type(m) is cls]
-        if not neurons:
-            continue
-        if cls is MultiStepLIF:
-            on_spikingjelly = device.type == 'cuda' and any(m.backend != 'torch' for m in neurons)
-            kind = (f"spikingjelly {neuron_implementation('lif', device)['implementation']} kernel"
-                    if on_spikingjelly else _fused_kernel(kernels.lif_forward_kernel))
-        else:
-            kind = _fused_kernel(kernels.sfa_forward_kernel)
-        parts.append(f'{cls.__name__} x{len(neurons)}: {kind}')
+        if neurons:
+            kind = _lif_kernel(neurons, device) if cls is MultiStepLIF else _fused_kernel(kernels.sfa_forward_kernel)
+            parts.append(f'{cls.__name__} x{len(neurons)}: {kind}')
     return '; '.join(parts) or 'none (no spiking neuron)'
