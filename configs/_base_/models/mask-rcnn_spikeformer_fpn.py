@@ -20,10 +20,12 @@ model = dict(
         mask_roi_extractor=dict(featmap_strides=fpn_strides[:4])))
 
 # The fully spiking flavour (the V3 reference's detector): a neuron in front of every conv and fc of the neck, the
-# RPN head and the box and mask heads. `*_spike-fpn_*` configs merge it into their model: `model = _base_.spiking`.
+# RPN head and the box and mask heads, by default the reference's integer neuron (levels 0..4, not normalised).
+# `*_spike-fpn_*` configs merge it into their model: `model = _base_.spiking`.
+neuron = dict(type='SFANeuron', D=4, norm=1)
 spiking = dict(
-    neck=dict(type='spikeformer_mm.SpikeFPN'),
-    rpn_head=dict(type='spikeformer_mm.SpikeRPNHead'),
+    neck=dict(type='spikeformer_mm.SpikeFPN', neuron_cfg=neuron),
+    rpn_head=dict(type='spikeformer_mm.SpikeRPNHead', neuron_cfg=neuron),
     roi_head=dict(
-        bbox_head=dict(type='spikeformer_mm.SpikeConvFCBBoxHead', num_shared_fcs=2),
-        mask_head=dict(type='spikeformer_mm.SpikeFCNMaskHead')))
+        bbox_head=dict(type='spikeformer_mm.SpikeConvFCBBoxHead', num_shared_fcs=2, neuron_cfg=neuron),
+        mask_head=dict(type='spikeformer_mm.SpikeFCNMaskHead', neuron_cfg=neuron)))
