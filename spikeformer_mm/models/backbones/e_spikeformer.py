@@ -110,7 +110,8 @@ class EfficientSpikeAttention(nn.Module):
 
     With ``spike_driven = True`` Q, K and V run as ``D`` binary planes each: ``Q K^T`` is the sum of ``D^2``
     binary products (AND-accumulate), and its integer counts multiply the ``D`` binary planes of V (addition
-    only). The result equals the integer path exactly (both are sums of dyadic rationals).
+    only). The result equals the integer path (exactly when D is a power of two); it holds a ``D^2``-fold
+    ``N x N`` map per head, so it is meant for inference.
 
     Shapes: ``[T, B, C, H, W]`` -> ``[T, B, C, H, W]`` (a residual branch).
     """

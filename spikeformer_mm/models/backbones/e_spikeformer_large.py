@@ -55,10 +55,11 @@ def _bn_affine(bn: nn.BatchNorm2d) -> Tuple[torch.Tensor, torch.Tensor]:
 class SpikeRepConv(nn.Module):
     """spike -> 1x1 C_in->C_h -> BN -> 1x1 C_h->C_out -> BN, no spike in between (foldable into one 1x1 conv).
 
-    With ``spike_driven = True`` (eval mode only) the four linear layers are folded into one 1x1 conv, run through
-    ``conv1.conv`` (``torch.func.functional_call`` with the folded weight, so its hooks see the ``D`` binary planes)
-    plus the folded bias: the only synaptic layer then receives spikes. Shapes: ``[T, B, C_in, H, W]`` ->
-    ``[T, B, C_out, H, W]``.
+    With ``spike_driven = True`` (eval mode only) the two convs and two BNs are folded into one 1x1 conv, run
+    through ``conv1.conv`` (``torch.func.functional_call`` with the folded weight, so its hooks see the ``D``
+    binary planes) plus the folded bias: the only synaptic layer then receives spikes.
+
+    Shapes: ``[T, B, C_in, H, W]`` -> ``[T, B, C_out, H, W]``.
     """
     spike_driven = False
 
