@@ -2,6 +2,9 @@
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp] [--cfg-options k=v ...]
                                  [--launcher {none,pytorch,slurm,mpi}]
+
+Before anything is built, every data root, annotation file and image folder the run needs is checked (a missing
+one is named). ``--launcher pytorch`` (tools/dist_train.sh, torchrun) also works without a GPU, over gloo.
 """
 import argparse
 import os
