@@ -192,7 +192,11 @@ class EnergyCounter:
         if self._handles:
             raise RuntimeError('EnergyCounter is already attached')
         self._handles.append(self.model.register_forward_pre_hook(self._root_pre_hook, with_kwargs=True))
+        inside_neurons = {id(sub) for m in self.model.modules() if isinstance(m, NEURONS) for sub in m.modules()
+                          if sub is not m}  # e.g. a neuron's surrogate-gradient module
         for name, module in self.model.named_modules():
+            if id(module) in inside_neurons:
+                continue
             if isinstance(module, SYNAPTIC):
                 self.layers.setdefault(name, _LayerStats(layer_type(module)))
                 self._handles.append(module.register_forward_hook(
