@@ -9,11 +9,14 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.dataset import pseudo_collate
+from mmengine.optim import OptimWrapper
 from mmseg.apis import inference_model, init_model
-from mmseg.registry import DATASETS
+from mmseg.registry import DATASETS, MODELS
 from PIL import Image
 
 import spikeformer_mm  # noqa: F401
+from test_fpn_seg_models import one_thread, tiny_model_cfg  # noqa: F401  (one_thread: autouse fixture)
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / 'configs' / 'fpn' / 'spike-fpn_e-spikeformer-19m_4xb4-160k_ade20k-512x512.py'
@@ -48,14 +51,6 @@ default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval={iters}))
 randomness = dict(seed=0)
 """
 
-
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    """One intra-op thread: on a machine shared by many jobs, OpenMP threads spin-wait on each other (10x slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def load_tool(name: str):
@@ -123,6 +118,23 @@ def test_inference_on_a_non_square_image_returns_its_size(trained, ade):
     labels = result.pred_sem_seg.data
     assert labels.shape == (1, 300, 400)
     assert 0 <= labels.min() and labels.max() < 150
+
+
+def test_stock_fpn_flavour_learns_on_real_data(ade):
+    """mmseg's own FPN + FPNHead over the spiking backbone: a few AdamW steps on the real training images."""
+    torch.manual_seed(0)
+    model = MODELS.build(tiny_model_cfg(REPO / 'configs' / 'fpn' / 'fpn_e-spikeformer-19m_4xb4-160k_ade20k-512x512.py'))
+    model.init_weights()
+    dataset_cfg = Config.fromfile(str(CONFIG)).train_dataloader.dataset
+    dataset_cfg.update(data_root=str(ade), pipeline=[
+        dict(type='LoadImageFromFile'),
+        dict(type='spikeformer_mm.LoadCheckedSegAnnotations', num_classes=150, reduce_zero_label=True),
+        dict(type='Resize', scale=(128, 128), keep_ratio=False), dict(type='PackSegInputs')])
+    dataset = DATASETS.build(dataset_cfg)
+    batch = pseudo_collate([dataset[i] for i in range(3)])
+    optim_wrapper = OptimWrapper(torch.optim.AdamW(model.parameters(), lr=1e-3))
+    losses = [model.train_step(batch, optim_wrapper)['loss'].item() for _ in range(8)]
+    assert losses[-1] < 0.9 * losses[0], losses
 
 
 def build_test_dataset(data_root: Path):

@@ -35,8 +35,9 @@ def one_thread():
 
 
 def tiny_model_cfg(path: Path) -> dict:
-    """The config's model with a tiny backbone, 32-channel neck/head and no pretrained init."""
+    """The config's model with a tiny backbone, 32-channel neck/head, 128x128 crops and no pretrained init."""
     model = copy.deepcopy(load_config(path).model)
+    model.data_preprocessor.size = (128, 128)
     model.backbone.update(arch=TINY, init_cfg=None)
     model.neck.update(in_channels=[8, 16, 32, 96], out_channels=32)
     model.decode_head.update(in_channels=[32] * 4, channels=32)
@@ -97,6 +98,16 @@ def test_config_declares_the_backbone_strides_and_channels(path):
     assert [96 // f.shape[-1] for f in feats] == [64 // f.shape[-2] for f in feats] == \
         list(cfg.model.decode_head.feature_strides) == [2, 4, 8, 16]
     assert logits.shape == (1, 150, 32, 48)
+
+
+@pytest.mark.parametrize('name, params', [('spike-fpn_e-spikeformer-19m', 18_626_504),
+                                          ('fpn_meta-spikeformer-55m', 54_709_248)])
+def test_backbone_has_the_reference_parameters_without_layer_scales(name, params):
+    """ARCH_SPEC §4.1: the reference seg backbones have 18,633,272 (19M, 6,768 of them 1e-6 layer scales) and
+    54,709,248 (55M) parameters; ours are the classification backbones, without layer scales."""
+    cfg = copy.deepcopy(load_config(CONFIGS / f'{name}_4xb4-160k_ade20k-512x512.py').model.backbone)
+    cfg.init_cfg = None
+    assert sum(p.numel() for p in MODELS.build(cfg).parameters()) == params
 
 
 def test_spiking_neck_and_head_see_only_spikes():

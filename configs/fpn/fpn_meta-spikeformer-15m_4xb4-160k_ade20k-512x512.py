@@ -4,11 +4,8 @@ _base_ = [
     '../_base_/models/fpn_spikeformer.py', '../_base_/datasets/ade20k_checked.py',
     'mmseg::_base_/default_runtime.py', '../_base_/schedules/spikeformer-seg_adamw-160k.py'
 ]
-crop_size = (512, 512)
 model = dict(
-    data_preprocessor=dict(size=crop_size, test_cfg=dict(size_divisor=16)),
     backbone=dict(
         arch='15M',
-        init_cfg=dict(type='Pretrained', checkpoint='checkpoints/meta-spikeformer-15m_in1k_backbone.pth')),
-    neck=dict(in_channels=[32, 64, 128, 360], out_channels=128))
+        init_cfg=dict(type='Pretrained', checkpoint='checkpoints/meta-spikeformer-15m_in1k_backbone.pth')))
 optim_wrapper = dict(paramwise_cfg=dict(custom_keys={'neck': dict(lr_mult=2.0)}))
