@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 import torch
 from mmengine.dataset import pseudo_collate
+from mmengine.registry import DefaultScope
+from mmpretrain.registry import MODELS
 
 from spikeformer_mm.datasets import CIFAR10DVSDataset, DVS128GestureDataset
 from spikeformer_mm.datasets.event_io import read_aedat31, read_cifar10_dvs
 from spikeformer_mm.datasets.transforms import EventsToFrames, LoadEvents, ResizeFrames
-from spikeformer_mm.registry import MODELS
 
 AEDAT31_HEADER = b'#!AER-DAT3.1\r\n#Format: RAW\r\n#Source 1: DVS128\r\n#!END-HEADER\r\n'
 AEDAT20_HEADER = b'#!AER-DAT2.0\r\n# This is a raw AE data file - do not edit\r\n'
@@ -117,7 +118,7 @@ def test_gesture_dataset_samples_are_the_csv_windows_integrated_into_frames(tmp_
         'train': {'user01_fluorescent': [(3, 1000, 5000, (0, 128)), (11, 9000, 20000, (0, 128))]},
         'test': {'user02_led': [(1, 500, 800, (0, 128))]}})
     pipeline = [dict(type='spikeformer_mm.LoadEvents'), dict(type='spikeformer_mm.EventsToFrames', num_frames=5),
-                dict(type='PackInputs')]
+                dict(type='mmpretrain.PackInputs')]
     train = DVS128GestureDataset(str(tmp_path), split='train', pipeline=pipeline)
     test = DVS128GestureDataset(str(tmp_path), split='test', pipeline=pipeline)
     assert len(train) == 2 and len(test) == 1
@@ -205,16 +206,17 @@ def test_event_batches_reach_the_backbone_and_a_classifier_learns_them(tmp_path)
     write_gesture_root(tmp_path, rng, {'train': {f'user0{i}_led': [
         (1, 1000, 4000, (0, 40)), (2, 6000, 9000, (88, 128))] for i in range(1, 4)}})
     pipeline = [dict(type='spikeformer_mm.LoadEvents'), dict(type='spikeformer_mm.EventsToFrames', num_frames=4),
-                dict(type='spikeformer_mm.ResizeFrames', size=(32, 32)), dict(type='PackInputs')]
+                dict(type='spikeformer_mm.ResizeFrames', size=(32, 32)), dict(type='mmpretrain.PackInputs')]
     dataset = DVS128GestureDataset(str(tmp_path), pipeline=pipeline)
     batch = pseudo_collate([dataset[i] for i in range(len(dataset))])
-    model = MODELS.build(dict(
-        type='mmpretrain.ImageClassifier',
-        data_preprocessor=dict(num_classes=11),
-        backbone=dict(type='spikeformer_mm.Spikeformer', arch=dict(embed_dims=32, depth=1, num_heads=4), T=4,
-                      in_channels=2, keep_time=True),
-        neck=dict(type='spikeformer_mm.SpikingGlobalAvgPool'),
-        head=dict(type='spikeformer_mm.SpikingLinearClsHead', num_classes=11, in_channels=32)))
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model = MODELS.build(dict(
+            type='ImageClassifier',
+            data_preprocessor=dict(num_classes=11),
+            backbone=dict(type='spikeformer_mm.Spikeformer', arch=dict(embed_dims=32, depth=1, num_heads=4), T=4,
+                          in_channels=2, keep_time=True),
+            neck=dict(type='spikeformer_mm.SpikingGlobalAvgPool'),
+            head=dict(type='spikeformer_mm.SpikingLinearClsHead', num_classes=11, in_channels=32)))
     data = model.data_preprocessor(batch, training=True)
     assert data['inputs'].shape == (6, 4, 2, 32, 32)
     torch.testing.assert_close(data['inputs'][2], batch['inputs'][2].float())

@@ -1,10 +1,12 @@
 """The Spikeformer configs: DVS128 Gesture, CIFAR10-DVS and ImageNet classifiers, Mask R-CNN and Semantic-FPN."""
 import copy
+import importlib
 from pathlib import Path
 
 import torch
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
+from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 
 import spikeformer_mm  # noqa: F401
@@ -14,6 +16,12 @@ from test_dvs import write_gesture_root
 CONFIGS = Path(__file__).resolve().parents[1] / 'configs' / 'spikeformer'
 TINY_DETECTOR = Path(__file__).parent / 'configs' / 'mask-rcnn_tiny_fpn_coco-mini.py'
 TINY_SPIKEFORMER = dict(arch=dict(embed_dims=32, depth=1, num_heads=4), T=2, init_cfg=None)  # widths 4, 8, 16, 32
+
+
+def build(scope: str, cfg: dict, registry: str = 'MODELS'):
+    """Build ``cfg`` from toolbox ``scope``'s registry under that default scope, restored afterwards."""
+    with DefaultScope.overwrite_default_scope(scope):
+        return getattr(importlib.import_module(f'{scope}.registry'), registry).build(cfg)
 GESTURE = CONFIGS / 'spikeformer-2-256-t16_4xb4-adamw-200e_dvs128-gesture.py'
 CIFAR10_DVS = CONFIGS / 'spikeformer-2-256-t16_4xb4-adamw-106e_cifar10-dvs.py'
 IN1K = CONFIGS / 'spikeformer-8-512-t4_8xb64-adamw-300e_in1k.py'
@@ -22,11 +30,10 @@ SEG_FPN = CONFIGS / 'fpn_spikeformer-8-512-t4_4xb4-160k_ade20k-512x512.py'
 
 
 def test_dvs_gesture_config_classifies_t16_event_frames_and_its_energy_is_counted():
-    from mmpretrain.registry import MODELS
     cfg = Config.fromfile(str(GESTURE))
     assert cfg.train_dataloader.dataset.data_root == 'data/DvsGesture'
     torch.manual_seed(0)
-    model = MODELS.build(cfg.model).eval()
+    model = build('mmpretrain', cfg.model).eval()
     with torch.no_grad(), EnergyCounter(model) as counter:
         batch = model.data_preprocessor(dict(inputs=[torch.rand(16, 2, 64, 64) * 3 for _ in range(2)]))
         assert batch['inputs'].shape == (2, 16, 2, 64, 64)
@@ -43,14 +50,13 @@ def test_dvs_gesture_config_classifies_t16_event_frames_and_its_energy_is_counte
 
 
 def test_cifar10_dvs_config_swaps_dataset_and_classes(monkeypatch):
-    from mmpretrain.registry import MODELS
     monkeypatch.setenv('CIFAR10_DVS_ROOT', '/datasets/cifar10-dvs')
     cfg = Config.fromfile(str(CIFAR10_DVS))
     for loader, split in ((cfg.train_dataloader, 'train'), (cfg.test_dataloader, 'test')):
         assert loader.dataset.type == 'spikeformer_mm.CIFAR10DVSDataset'
         assert loader.dataset.data_root == '/datasets/cifar10-dvs' and loader.dataset.split == split
     assert cfg.model.backbone.T == cfg.train_dataloader.dataset.pipeline[1].num_frames == 16
-    head = MODELS.build(cfg.model).head
+    head = build('mmpretrain', cfg.model).head
     assert head.fc.out_features == 10
 
 
@@ -77,19 +83,19 @@ def test_dvs_gesture_config_trains_and_evaluates_with_the_runner(tmp_path):
     cfg.work_dir = str(tmp_path / 'work')
     cfg.default_hooks.logger.interval = 1
     cfg.custom_hooks = [dict(type='spikeformer_mm.EnergyHook', plot=False)]
-    runner = Runner.from_cfg(cfg)
-    runner.train()
-    metrics = runner.test()
+    with DefaultScope.overwrite_default_scope('mmpretrain'):  # leave no default scope behind
+        runner = Runner.from_cfg(cfg)
+        runner.train()
+        metrics = runner.test()
     assert 0.0 <= metrics['accuracy/top1'] <= 100.0
     assert runner.test_evaluator.dataset_meta['classes'][0] == 'hand_clapping'
     assert metrics['energy/mJ_per_image'] > 0 and 0 <= metrics['firing_rate/mean'] < 1
 
 
 def test_in1k_config_classifies_images_through_direct_encoding():
-    from mmpretrain.registry import MODELS
     cfg = Config.fromfile(str(IN1K))
     torch.manual_seed(0)
-    model = MODELS.build(cfg.model).eval()
+    model = build('mmpretrain', cfg.model).eval()
     assert model.backbone.T == 4 and model.backbone.embed_dims == 512
     with torch.no_grad(), EnergyCounter(model) as counter:
         assert model(torch.rand(1, 3, 64, 64), mode='tensor').shape == (1, 1000)
@@ -101,10 +107,9 @@ def test_in1k_config_classifies_images_through_direct_encoding():
 
 
 def test_mask_rcnn_config_feeds_the_fpn_at_its_declared_strides():
-    from mmdet.registry import MODELS
     cfg = Config.fromfile(str(MASK_RCNN))
     torch.manual_seed(0)
-    model = MODELS.build(cfg.model).eval()
+    model = build('mmdet', cfg.model).eval()
     with torch.no_grad():
         feats = model.extract_feat(torch.rand(1, 3, 128, 128))
     strides = cfg.model.rpn_head.anchor_generator.strides
@@ -113,10 +118,9 @@ def test_mask_rcnn_config_feeds_the_fpn_at_its_declared_strides():
 
 
 def test_semantic_fpn_config_segments_at_stride_2():
-    from mmseg.registry import MODELS
     cfg = Config.fromfile(str(SEG_FPN))
     torch.manual_seed(0)
-    model = MODELS.build(cfg.model).eval()
+    model = build('mmseg', cfg.model).eval()
     with torch.no_grad():
         feats = model.backbone(torch.rand(1, 3, 64, 64))
         assert [tuple(f.shape[-3:]) for f in feats] == [(64, 32, 32), (128, 16, 16), (256, 8, 8), (512, 4, 4)]
@@ -133,7 +137,6 @@ def _loss_reaches_the_whole_backbone(model, batch) -> None:
 
 def test_mask_rcnn_config_trains_on_real_coco_images(data_dir, monkeypatch):
     """The config's detector (tiny backbone, narrow neck and heads) on the 3 real coco_mini images."""
-    from mmdet.registry import DATASETS, MODELS
     monkeypatch.setenv('COCO_ROOT', str(data_dir / 'coco_mini'))
     cfg = Config.fromfile(str(MASK_RCNN))
     tiny = Config.fromfile(str(TINY_DETECTOR))
@@ -142,14 +145,13 @@ def test_mask_rcnn_config_trains_on_real_coco_images(data_dir, monkeypatch):
     for key in ('rpn_head', 'roi_head', 'train_cfg', 'test_cfg'):
         cfg.model[key] = tiny.model[key]
     torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
-    dataset = DATASETS.build(tiny.train_dataloader.dataset)
+    model = build('mmdet', cfg.model)
+    dataset = build('mmdet', tiny.train_dataloader.dataset, 'DATASETS')
     batch = model.data_preprocessor(pseudo_collate([dataset[i] for i in range(len(dataset))]), True)
     _loss_reaches_the_whole_backbone(model, batch)
 
 
 def test_semantic_fpn_config_trains_on_real_ade20k_images(data_dir):
-    from mmseg.registry import DATASETS, MODELS
     cfg = Config.fromfile(str(SEG_FPN))
     cfg.model.backbone.update(TINY_SPIKEFORMER)
     cfg.model.data_preprocessor.size = (128, 128)
@@ -160,7 +162,7 @@ def test_semantic_fpn_config_trains_on_real_ade20k_images(data_dir):
         dict(type='LoadImageFromFile'), dataset_cfg.pipeline[1],
         dict(type='Resize', scale=(128, 128), keep_ratio=False), dict(type='PackSegInputs')])
     torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
-    dataset = DATASETS.build(dataset_cfg)
+    model = build('mmseg', cfg.model)
+    dataset = build('mmseg', dataset_cfg, 'DATASETS')
     batch = model.data_preprocessor(pseudo_collate([dataset[i] for i in range(len(dataset))]), True)
     _loss_reaches_the_whole_backbone(model, batch)
