@@ -72,6 +72,9 @@ def test_spike_fpn_head_checks_declared_strides():
     with pytest.raises(ValueError, match='ascending powers of 2'):
         MODELS.build(dict(type='spikeformer_mm.SpikeFPNHead', in_channels=[8, 8], in_index=[0, 1], channels=8,
                           feature_strides=[2, 6], num_classes=5))
+    with pytest.raises(ValueError, match=r"does not take \['norm_cfg'\]"):
+        MODELS.build(dict(type='spikeformer_mm.SpikeFPNHead', in_channels=[8, 8], in_index=[0, 1], channels=8,
+                          feature_strides=[2, 4], num_classes=5, norm_cfg=dict(type='SyncBN')))
 
 
 @pytest.mark.parametrize('path', sorted(CONFIGS.glob('*.py')), ids=lambda p: p.stem)

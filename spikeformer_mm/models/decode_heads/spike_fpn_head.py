@@ -50,8 +50,8 @@ class SpikeFPNHead(BaseDecodeHead):
             against the inputs' sizes at run time.
         neuron_cfg: the spiking neuron before each conv; default SFA with D=4.
         **kwargs: :class:`mmseg.models.decode_heads.decode_head.BaseDecodeHead` arguments (``in_channels``,
-            ``channels``, ``num_classes``, ``in_index``, ``dropout_ratio``, ``loss_decode``, ...).
-            ``norm_cfg``/``act_cfg`` are not used: the convs are followed by BatchNorm and preceded by spikes.
+            ``channels``, ``num_classes``, ``in_index``, ``dropout_ratio``, ``loss_decode``, ...), except
+            ``conv_cfg``/``norm_cfg``/``act_cfg``: each conv is preceded by a spike and followed by BatchNorm.
 
     Shapes: inputs ``[B, C_i, H_i, W_i]`` (or time-major ``[T, B, C_i, H_i, W_i]``, averaged over T after the
     classifier) -> logits ``[B, num_classes, H_0, W_0]``.
@@ -59,6 +59,10 @@ class SpikeFPNHead(BaseDecodeHead):
 
     def __init__(self, feature_strides: Sequence[int], neuron_cfg: dict = dict(type='SFANeuron', D=4),
                  **kwargs):
+        unsupported = sorted({'conv_cfg', 'norm_cfg', 'act_cfg'} & set(kwargs))
+        if unsupported:
+            raise ValueError(f'SpikeFPNHead does not take {unsupported}: each of its convs is preceded by a spiking '
+                             'neuron (neuron_cfg) and followed by BatchNorm')
         super().__init__(input_transform='multiple_select', **kwargs)
         strides = list(feature_strides)
         if len(strides) != len(self.in_channels):
