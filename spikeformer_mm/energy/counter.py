@@ -48,7 +48,9 @@ SYNAPTIC = CONVS + DECONVS + (nn.Linear, SpikeMatMul)
 NEURONS = (MultiStepLIF, SFANeuron)
 AFFINE_LEAVES = CONVS + (nn.Linear, _BatchNorm, nn.Identity, nn.Dropout, nn.ZeroPad2d, nn.ConstantPad2d)
 
-_SOURCE = '_spikeformer_energy_source'  # ('spikes', scale, D, mean level, numel) or ('affine', mean level)
+# tensor attribute: ('spikes', scale, D, mean level, numel), ('affine', mean level) or ('product',) (a SpikeMatMul
+# output: counts, not spikes)
+_SOURCE = '_spikeformer_energy_source'
 
 
 def _source(x: torch.Tensor):
@@ -60,8 +62,11 @@ def _source(x: torch.Tensor):
 
 
 def _mark(x, mark) -> None:
+    """Mark ``x``, and the tensor it views when that holds the same elements (later views point to it)."""
     if isinstance(x, torch.Tensor):
         setattr(x, _SOURCE, mark)
+        if x._base is not None and x._base.numel() == x.numel():
+            setattr(x._base, _SOURCE, mark)
 
 
 def layer_type(module: nn.Module) -> str:
@@ -164,7 +169,7 @@ class EnergyCounter:
     """
 
     def __init__(self, model: nn.Module, time_steps: Optional[int] = None, fold_affine: bool = True,
-                 memory: bool = False, hist_samples: Optional[int] = 1 << 16):
+                 memory: bool = False, hist_samples: Optional[int] = 1 << 14):
         if time_steps is not None and (not isinstance(time_steps, int) or time_steps < 1):
             raise ValueError(f'time_steps must be a positive int or None, got {time_steps!r}')
         self.model = model
@@ -262,9 +267,9 @@ class EnergyCounter:
             if x.numel() != numel:  # a part of the neuron's output
                 mean_level = x.sum() * scale / x.numel()
             return mean_level, 'spikes' if D == 1 else 'integer'
-        if mark is not None and self.fold_affine:
+        if mark is not None and mark[0] == 'affine':
             return mark[1], 'affine(spikes)'
-        if _is_binary(x):
+        if mark is None and _is_binary(x):
             return x.sum() / x.numel(), 'spikes'
         return None, 'real'
 
@@ -297,6 +302,7 @@ class EnergyCounter:
             return
         if isinstance(module, SpikeMatMul):
             value, alpha, kind = self._matmul_sops(args[0], args[1], macs)
+            _mark(out, ('product',))
         else:
             value, kind = self._level_mean(x)
             alpha = macs
