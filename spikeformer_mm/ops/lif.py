@@ -44,17 +44,19 @@ class _MultiStepLIFFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, tau, v_threshold, v_reset, decay_input, detach_reset, alpha):
         keep_h = ctx.needs_input_grad[0]
-        spikes, h = lif_forward_kernel(x.contiguous(), tau, v_threshold, v_reset, decay_input, keep_h)
+        # the kernel sees a plain (non-view) [T, N] tensor: one compiled graph serves every layer shape
+        spikes, h = lif_forward_kernel(x.contiguous().view(x.shape[0], -1).detach(), tau, v_threshold, v_reset,
+                                       decay_input, keep_h)
         if keep_h:
             ctx.save_for_backward(h)
         ctx.params = (tau, v_threshold, v_reset, decay_input, detach_reset, alpha)
-        return spikes
+        return spikes.view(x.shape)
 
     @staticmethod
     def backward(ctx, grad_spikes):
         h, = ctx.saved_tensors
-        grad_x = lif_backward_kernel(grad_spikes.contiguous(), h, *ctx.params)
-        return grad_x, None, None, None, None, None, None
+        grad_x = lif_backward_kernel(grad_spikes.contiguous().view(h.shape).detach(), h, *ctx.params)
+        return grad_x.view(grad_spikes.shape), None, None, None, None, None, None
 
 
 @MODELS.register_module()

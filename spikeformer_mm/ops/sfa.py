@@ -14,7 +14,9 @@ class _SFAFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, D: int, norm: float) -> torch.Tensor:
-        levels, inside = sfa_forward_kernel(x, D, norm)
+        # the kernel sees a plain (non-view) flat tensor: one compiled graph serves every layer shape
+        levels, inside = sfa_forward_kernel(x.contiguous().view(-1).detach(), D, norm)
+        levels = levels.view(x.shape)
         ctx.save_for_backward(inside)  # uint8: 1 byte per element kept for backward
         ctx.norm = norm
         return mark_spikes(levels, norm) if D <= 255 else levels
@@ -22,7 +24,8 @@ class _SFAFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):
         inside, = ctx.saved_tensors
-        return sfa_backward_kernel(grad_out, inside, ctx.norm), None, None
+        grad_in = sfa_backward_kernel(grad_out.contiguous().view(-1).detach(), inside, ctx.norm)
+        return grad_in.view(grad_out.shape), None, None
 
 
 def sfa(x: torch.Tensor, D: int = 4, norm: Optional[float] = None) -> torch.Tensor:

@@ -14,8 +14,11 @@ _NORM_ATTR = '_spikeformer_spike_norm'
 
 
 def mark_spikes(spikes: torch.Tensor, norm: float = 1.0) -> torch.Tensor:
-    """Tag ``spikes`` (values ``k / norm``, integer ``0 <= k <= 255``) for compact storage; returns it."""
-    setattr(spikes, _NORM_ATTR, float(norm))
+    """Tag ``spikes`` (values ``k / norm``, integer ``0 <= k <= 255``) for compact storage; returns it.
+
+    The tag goes on the tensor's storage owner (its ``_base`` if it is a view), so every view of it is found.
+    """
+    setattr(spikes if spikes._base is None else spikes._base, _NORM_ATTR, float(norm))
     return spikes
 
 
