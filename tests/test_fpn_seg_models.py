@@ -11,6 +11,7 @@ from mmseg.registry import MODELS
 from torch import nn
 
 import spikeformer_mm  # noqa: F401
+from spikeformer_mm.energy import EnergyCounter
 from spikeformer_mm.models.backbones import ESpikeFormer
 
 CONFIGS = Path(__file__).resolve().parents[1] / 'configs' / 'fpn'
@@ -136,6 +137,18 @@ def test_spiking_neck_and_head_see_only_spikes():
         levels = x * 4
         assert torch.equal(levels, levels.round()) and levels.min() >= 0 and levels.max() <= 4, name
     assert any(x.max() > 0 for x in seen.values())
+
+
+def test_energy_counter_counts_the_spiking_segmentor_as_spike_driven():
+    """spikeformer_mm.energy: every synaptic layer but the encoding conv gets spikes or SFA levels."""
+    torch.manual_seed(0)
+    model = MODELS.build(tiny_model_cfg(E19M_SPIKE)).eval()
+    with EnergyCounter(model) as counter, torch.no_grad():
+        model.decode_head(model.neck(model.backbone(torch.randn(1, 3, 64, 96) * 3)))
+    kinds = {name: stats.inputs for name, stats in counter.layers.items()}
+    assert kinds.pop('backbone.stages.0.downsample.conv') == {'real'}  # the image
+    assert sum(name.startswith(('neck.', 'decode_head.')) for name in kinds) == 16
+    assert all(kind <= {'integer', 'integer x integer'} for kind in kinds.values()), kinds
 
 
 def test_pretrained_backbone_loads_switched_on(tmp_path):
