@@ -159,7 +159,7 @@ class EnergyCounter:
         memory: also count parameter and membrane-state memory traffic (slower: spikingjelly's counter looks
             at every binary input).
         hist_samples: the SFA level histogram of a call is taken over at most this many evenly strided elements
-            (a histogram costs ~25 sums on CPU); ``None``: all. Mean levels, and so SOPs, always use all elements.
+            (a histogram costs ~25 sums per element on CPU); ``None``: all. Mean levels, and so SOPs, always use all elements.
 
     Example::
 
@@ -169,7 +169,7 @@ class EnergyCounter:
     """
 
     def __init__(self, model: nn.Module, time_steps: Optional[int] = None, fold_affine: bool = True,
-                 memory: bool = False, hist_samples: Optional[int] = 1 << 14):
+                 memory: bool = False, hist_samples: Optional[int] = 4096):
         if time_steps is not None and (not isinstance(time_steps, int) or time_steps < 1):
             raise ValueError(f'time_steps must be a positive int or None, got {time_steps!r}')
         self.model = model

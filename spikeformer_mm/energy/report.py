@@ -28,7 +28,7 @@ ASSUMPTIONS = [
     'A real-valued input repeated identically over the T time steps (direct encoding of a static image) is '
     'computed once: its MACs are counted once, not T times.',
     'firing_rate/mean is the element-weighted mean over all spiking neurons of spikes per neuron per (real '
-    'or virtual) time step: LIF spikes, SFA level / D. SFA level histograms are taken over at most 16384 evenly '
+    'or virtual) time step: LIF spikes, SFA level / D. SFA level histograms are taken over at most 4096 evenly '
     'strided elements per call (counter option hist_samples); mean levels and SOPs use every element.',
 ]
 
