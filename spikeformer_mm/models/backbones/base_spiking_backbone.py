@@ -56,6 +56,8 @@ class BaseSpikingBackbone(BaseModule):
     """
     num_stages = 5
     size_divisor = 16
+    arch_settings: dict = {}
+    arch_defaults: dict = {}
 
     def __init__(self, T: int = 1, in_channels: int = 3, out_indices: Union[int, Sequence[int]] = -1,
                  keep_time: bool = False, frozen_stages: int = -1, norm_eval: bool = False,
@@ -71,6 +73,26 @@ class BaseSpikingBackbone(BaseModule):
         self.keep_time = keep_time
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
+
+    @classmethod
+    def resolve_arch(cls, arch: Union[str, dict]) -> dict:
+        """A name of ``cls.arch_settings`` or a dict with ``embed_dims`` -> that dict over ``cls.arch_defaults``.
+
+        An unknown name or key raises a ``KeyError`` that lists the valid ones; the subclass checks the values.
+        """
+        name = cls.__name__
+        if isinstance(arch, str):
+            if arch not in cls.arch_settings:
+                raise KeyError(f'unknown {name} arch {arch!r}; valid names: {", ".join(cls.arch_settings)}, '
+                               'or a dict with embed_dims')
+            arch = cls.arch_settings[arch]
+        if not isinstance(arch, dict) or 'embed_dims' not in arch:
+            raise TypeError(f"arch must be a name or a dict with 'embed_dims', got {arch!r}")
+        unknown = set(arch) - {'embed_dims', *cls.arch_defaults}
+        if unknown:
+            raise KeyError(f'unknown {name} arch keys {sorted(unknown)}; valid keys: embed_dims, '
+                           f'{", ".join(cls.arch_defaults)}')
+        return {**cls.arch_defaults, **arch}
 
     def _normalize_out_indices(self, out_indices: Union[int, Sequence[int]]) -> Tuple[int, ...]:
         if isinstance(out_indices, int):

@@ -36,19 +36,7 @@ def parse_arch(backbone: type, arch: Union[str, dict], num_widths: int) -> dict:
 
     Raises a ``KeyError`` listing the valid names or keys, and a ``ValueError`` for inconsistent widths.
     """
-    name = backbone.__name__
-    if isinstance(arch, str):
-        if arch not in backbone.arch_settings:
-            raise KeyError(f'unknown {name} arch {arch!r}; valid names: {", ".join(backbone.arch_settings)}, '
-                           'or a dict with embed_dims')
-        arch = backbone.arch_settings[arch]
-    if not isinstance(arch, dict) or 'embed_dims' not in arch:
-        raise TypeError(f"arch must be a name or a dict with 'embed_dims', got {arch!r}")
-    unknown = set(arch) - {'embed_dims', *backbone.arch_defaults}
-    if unknown:
-        raise KeyError(f'unknown {name} arch keys {sorted(unknown)}; valid keys: embed_dims, '
-                       f'{", ".join(backbone.arch_defaults)}')
-    arch = {**backbone.arch_defaults, **arch}
+    arch = backbone.resolve_arch(arch)
     dims, depths, heads = tuple(arch['embed_dims']), tuple(arch['depths']), arch['num_heads']
     if len(dims) != num_widths or dims[0] % 2:
         raise ValueError(f'embed_dims must be {num_widths} widths with an even first one, got {dims}')

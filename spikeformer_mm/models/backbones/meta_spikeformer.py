@@ -247,18 +247,7 @@ class MetaSpikeFormer(BaseSpikingBackbone):
         self._freeze_stages()
 
     def _parse_arch(self, arch: Union[str, dict]) -> dict:
-        if isinstance(arch, str):
-            if arch not in self.arch_settings:
-                raise KeyError(f'unknown MetaSpikeFormer arch {arch!r}; valid names: '
-                               f'{", ".join(self.arch_settings)}, or a dict with embed_dims')
-            arch = self.arch_settings[arch]
-        if not isinstance(arch, dict) or 'embed_dims' not in arch:
-            raise TypeError(f"arch must be a name or a dict with 'embed_dims', got {arch!r}")
-        unknown = set(arch) - {'embed_dims', *self.arch_defaults}
-        if unknown:
-            raise KeyError(f'unknown MetaSpikeFormer arch keys {sorted(unknown)}; valid keys: embed_dims, '
-                           f'{", ".join(self.arch_defaults)}')
-        arch = {**self.arch_defaults, **arch}
+        arch = self.resolve_arch(arch)
         dims, depths, heads = tuple(arch['embed_dims']), tuple(arch['depths']), arch['num_heads']
         if len(dims) != 4 or dims[0] % 2:
             raise ValueError(f'embed_dims must be 4 widths with an even first one, got {dims}')
