@@ -182,8 +182,10 @@ def benchmark(args) -> dict:
     for T in args.T:
         entry = dict(T=T)
         for model in MODELS:
-            print(f'measuring {model} at T={T} ...', file=sys.stderr, flush=True)
-            entry[model] = run_worker(args, model, T)
+            entry[model] = figures = run_worker(args, model, T)
+            print(f"{model} at T={T}: train step {figures['train_step_s']:.3f} s, "
+                  f"{figures['infer_images_per_s']:.2f} images/s, {figures['peak_mem_mb']:.0f} MB",
+                  file=sys.stderr, flush=True)
         entry['ratios'] = cost_ratios(entry['snn'], entry['ann'])
         results.append(entry)
     t1 = next((entry for entry in results if entry['T'] == 1), None)
