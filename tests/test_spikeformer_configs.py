@@ -44,8 +44,10 @@ def test_dvs_gesture_config_classifies_t16_event_frames_and_its_energy_is_counte
     # The first conv sees event counts (MACs, every step: the frames differ); the attention products see spikes.
     first = layers['backbone.stages.0.conv.conv']
     assert first['input'] == 'real' and first['mac_ops'] == first['macs'] * 16
-    matmuls = [row for row in report['layers'] if row['type'] == 'matmul']
-    assert len(matmuls) == 4 and all(row['input'] == 'spikes x spikes' for row in matmuls)
+    # Attention: K^T V multiplies two spike tensors; Q (K^T V) multiplies spikes Q by the counts K^T V.
+    matmuls = {row['name']: row['input'] for row in report['layers'] if row['type'] == 'matmul'}
+    assert matmuls == {f'backbone.stages.4.{i}.attn.{name}': kind for i in (1, 2)
+                       for name, kind in (('kv_matmul', 'spikes x spikes'), ('qkv_matmul', 'spikes'))}
     assert report['energy_mJ'] > 0
 
 
