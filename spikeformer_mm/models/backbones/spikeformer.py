@@ -80,8 +80,9 @@ class SpatioTemporalAttention(nn.Module):
     * ``'spatial'``: a group of N tokens per time step (Spikformer's attention), ``scale = qk_scale``;
     * ``'temporal'``: a group of T tokens per position, ``scale = qk_scale``.
 
-    ``O = spike_{V_th=attn_threshold}(A)``, output ``BN(conv1x1(O))``. No softmax: both products take spikes and
-    run through :class:`SpikeMatMul` (K^T V first). Shapes: ``[T, B, C, H, W]`` -> ``[T, B, C, H, W]``.
+    ``O = spike_{V_th=attn_threshold}(A)``, output ``BN(conv1x1(O))``. No softmax: K^T V (two spike tensors) first,
+    then Q (spikes) times those counts, both through :class:`SpikeMatMul`.
+    Shapes: ``[T, B, C, H, W]`` -> ``[T, B, C, H, W]``.
     """
 
     def __init__(self, channels: int, num_heads: int, neuron_cfg: dict, attn_mode: str = 'spatiotemporal',
