@@ -40,7 +40,7 @@ def test_classifier_parameter_counts(config, params):
 def test_large_parameter_counts_without_the_distillation_head(arch, params):
     with torch.device('meta'):
         backbone = ESpikeFormerLarge(arch)
-        head = MODELS.build(dict(type='SpikingDistillClsHead', num_classes=1000,
+        head = MODELS.build(dict(type='spikeformer_mm.SpikingDistillClsHead', num_classes=1000,
                                  in_channels=backbone.embed_dims[-1], with_kd=False))
     assert count(backbone) + count(head) == params
 
@@ -175,7 +175,7 @@ def test_large_layer_wise_lr_decay():
 
 def test_distill_head_averages_the_real_and_the_spiking_head():
     torch.manual_seed(0)
-    head = MODELS.build(dict(type='SpikingDistillClsHead', num_classes=3, in_channels=5))
+    head = MODELS.build(dict(type='spikeformer_mm.SpikingDistillClsHead', num_classes=3, in_channels=5))
     feats = torch.rand(1, 2, 5) * 5
     expected = (head.fc(feats[0]) + head.fc_kd(SFANeuron(4, norm=1)(feats[0]))) / 2
     torch.testing.assert_close(head((feats,)), expected)

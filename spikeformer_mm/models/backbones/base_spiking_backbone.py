@@ -11,7 +11,7 @@ mapping ``[T, B, C, H, W]`` to ``[T, B, C', H', W']``), one per candidate output
 * ``frozen_stages`` (stages ``0..frozen_stages`` get ``requires_grad=False`` and stay in eval mode) and
   ``norm_eval`` (every BatchNorm stays in eval mode), both re-applied by ``train()``.
 """
-from typing import Optional, Sequence, Tuple, Union
+from typing import Callable, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.model import BaseModule
@@ -19,6 +19,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from spikeformer_mm.ops import compact_spike_storage
+from ..layers import SpikeConvBN
 
 
 class SpikingStage(nn.Module):
@@ -93,6 +94,53 @@ class BaseSpikingBackbone(BaseModule):
             raise KeyError(f'unknown {name} arch keys {sorted(unknown)}; valid keys: embed_dims, '
                            f'{", ".join(cls.arch_defaults)}')
         return {**cls.arch_defaults, **arch}
+
+    @classmethod
+    def parse_arch(cls, arch: Union[str, dict], num_widths: int) -> dict:
+        """:meth:`resolve_arch`, then check the widths of a MetaFormer-style pyramid.
+
+        Raises a ``ValueError`` unless there are ``num_widths`` widths with an even first one, one depth per
+        stage, and the transformer widths (``embed_dims[2:]``) divide into ``num_heads`` heads.
+        """
+        arch = cls.resolve_arch(arch)
+        dims, depths, heads = tuple(arch['embed_dims']), tuple(arch['depths']), arch['num_heads']
+        if len(dims) != num_widths or dims[0] % 2:
+            raise ValueError(f'embed_dims must be {num_widths} widths with an even first one, got {dims}')
+        if len(depths) != cls.num_stages:
+            raise ValueError(f'depths must give the blocks of the {cls.num_stages} stages, got {depths}')
+        if any(c % heads for c in dims[2:]):
+            raise ValueError(f'embed_dims[2:] = {dims[2:]} must be divisible by num_heads = {heads}')
+        return dict(arch, embed_dims=dims, depths=depths)
+
+    def _build_metaformer_stages(self, embed_dims: Sequence[int], depths: Sequence[int], neuron_cfg: dict,
+                                 drop_path_rate: float, conv_block: Callable, transformer_block: Callable) -> None:
+        """The 5-stage layout shared by Meta-SpikeFormer and E-SpikeFormer (ARCH_SPEC §2.1), as ``self.stages``.
+
+        Stage 0: 7x7/s2 encoding conv + BN (no spike) and ``depths[0]`` conv blocks at ``C0/2``; stages 1-2:
+        spike 3x3/s2 conv + BN and conv blocks at ``C0``, ``C1``; stages 3-4: spike 3x3 conv (stride 2, then 1)
+        + BN and transformer blocks at ``C2``, ``C3``. ``conv_block(channels, drop_path)`` and
+        ``transformer_block(channels, drop_path)`` build one block; drop path grows linearly over all blocks.
+        Also sets ``self.out_channels`` for the selected ``out_indices``.
+        """
+        C0, C1, C2, C3 = embed_dims
+        num_blocks = sum(depths)
+        rates = iter([drop_path_rate * i / max(num_blocks - 1, 1) for i in range(num_blocks)])
+
+        def blocks(make, channels, depth):
+            return [make(channels, next(rates)) for _ in range(depth)]
+
+        def down(c_in, c_out, stride):
+            return SpikeConvBN(c_in, c_out, 3, stride, 1, bias=True, neuron_cfg=neuron_cfg)
+
+        self.stages = nn.ModuleList([
+            SpikingStage(SpikeConvBN(self.in_channels, C0 // 2, 7, 2, 3, bias=True),
+                         blocks(conv_block, C0 // 2, depths[0])),
+            SpikingStage(down(C0 // 2, C0, 2), blocks(conv_block, C0, depths[1])),
+            SpikingStage(down(C0, C1, 2), blocks(conv_block, C1, depths[2])),
+            SpikingStage(down(C1, C2, 2), blocks(transformer_block, C2, depths[3])),
+            SpikingStage(down(C2, C3, 1), blocks(transformer_block, C3, depths[4])),
+        ])
+        self.out_channels = tuple(c for i, c in enumerate((C0 // 2, C0, C1, C2, C3)) if i in self.out_indices)
 
     def _normalize_out_indices(self, out_indices: Union[int, Sequence[int]]) -> Tuple[int, ...]:
         if isinstance(out_indices, int):

@@ -27,7 +27,7 @@ from spikeformer_mm.ops import SFANeuron, build_neuron
 from spikeformer_mm.registry import MODELS
 from ..layers import ChannelConv, SpikeConvBN, SpikeMatMul, SpikeMLP, TimeDropPath, fold_time
 from .base_spiking_backbone import BaseSpikingBackbone, SpikingStage
-from .e_spikeformer import SFA, parse_arch, split_heads
+from .e_spikeformer import SFA, split_heads
 from .spike_driven import SpikeDrivenMixin, planes_matmul, spike_planes
 
 
@@ -206,7 +206,7 @@ class ESpikeFormerLarge(SpikeDrivenMixin, BaseSpikingBackbone):
                  init_cfg: Optional[Union[dict, list]] = None):
         super().__init__(T=T, in_channels=in_channels, out_indices=out_indices, keep_time=keep_time,
                          frozen_stages=frozen_stages, norm_eval=norm_eval, init_cfg=init_cfg)
-        arch = parse_arch(type(self), arch, num_widths=3)
+        arch = self.parse_arch(arch, num_widths=3)
         self.embed_dims = arch['embed_dims']
         neuron_cfg = copy.deepcopy(SFA if neuron_cfg is None else neuron_cfg)
         C0, C1, C2 = self.embed_dims

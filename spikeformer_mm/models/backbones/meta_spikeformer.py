@@ -20,13 +20,12 @@ import inspect
 from typing import Optional, Sequence, Union
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from spikeformer_mm.ops import build_neuron
 from spikeformer_mm.registry import MODELS
 from ..layers import ChannelConv, SpikeConvBN, SpikeMatMul, SpikeMLP, TimeDropPath, fold_time
-from .base_spiking_backbone import BaseSpikingBackbone, SpikingStage
+from .base_spiking_backbone import BaseSpikingBackbone
 
 V2_LIF = dict(type='MultiStepLIF', tau=2.0, v_threshold=1.0, detach_reset=True)
 
@@ -219,40 +218,12 @@ class MetaSpikeFormer(BaseSpikingBackbone):
                  norm_eval: bool = False, init_cfg: Optional[Union[dict, list]] = None):
         super().__init__(T=T, in_channels=in_channels, out_indices=out_indices, keep_time=keep_time,
                          frozen_stages=frozen_stages, norm_eval=norm_eval, init_cfg=init_cfg)
-        arch = self._parse_arch(arch)
+        arch = self.parse_arch(arch, num_widths=4)
         self.embed_dims = arch['embed_dims']
         neuron_cfg = copy.deepcopy(V2_LIF if neuron_cfg is None else neuron_cfg)
-        C0, C1, C2, C3 = self.embed_dims
-        depths, heads, ratio = arch['depths'], arch['num_heads'], arch['mlp_ratio']
-        num_blocks = sum(depths)
-        dpr = iter([drop_path_rate * i / max(num_blocks - 1, 1) for i in range(num_blocks)])
-
-        def conv_blocks(channels, depth):
-            return [ConvBlock(channels, neuron_cfg, next(dpr)) for _ in range(depth)]
-
-        def transformer_blocks(channels, depth):
-            return [TransformerBlock(channels, heads, ratio, neuron_cfg, next(dpr)) for _ in range(depth)]
-
-        def down(c_in, c_out, stride):
-            return SpikeConvBN(c_in, c_out, 3, stride, 1, bias=True, neuron_cfg=neuron_cfg)
-
-        self.stages = nn.ModuleList([
-            SpikingStage(SpikeConvBN(in_channels, C0 // 2, 7, 2, 3, bias=True), conv_blocks(C0 // 2, depths[0])),
-            SpikingStage(down(C0 // 2, C0, 2), conv_blocks(C0, depths[1])),
-            SpikingStage(down(C0, C1, 2), conv_blocks(C1, depths[2])),
-            SpikingStage(down(C1, C2, 2), transformer_blocks(C2, depths[3])),
-            SpikingStage(down(C2, C3, 1), transformer_blocks(C3, depths[4])),
-        ])
-        self.out_channels = tuple(c for i, c in enumerate((C0 // 2, C0, C1, C2, C3)) if i in self.out_indices)
+        heads, ratio = arch['num_heads'], arch['mlp_ratio']
+        self._build_metaformer_stages(
+            self.embed_dims, arch['depths'], neuron_cfg, drop_path_rate,
+            conv_block=lambda channels, dp: ConvBlock(channels, neuron_cfg, dp),
+            transformer_block=lambda channels, dp: TransformerBlock(channels, heads, ratio, neuron_cfg, dp))
         self._freeze_stages()
-
-    def _parse_arch(self, arch: Union[str, dict]) -> dict:
-        arch = self.resolve_arch(arch)
-        dims, depths, heads = tuple(arch['embed_dims']), tuple(arch['depths']), arch['num_heads']
-        if len(dims) != 4 or dims[0] % 2:
-            raise ValueError(f'embed_dims must be 4 widths with an even first one, got {dims}')
-        if len(depths) != 5:
-            raise ValueError(f'depths must give the blocks of the 5 stages, got {depths}')
-        if dims[2] % heads or dims[3] % heads:
-            raise ValueError(f'embed_dims[2:] = {dims[2:]} must be divisible by num_heads = {heads}')
-        return dict(arch, embed_dims=dims, depths=depths)
