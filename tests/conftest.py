@@ -35,3 +35,14 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def restore_default_scope():
+    """Tests are independent of order: a Runner or ``init_default_scope`` in one test leaves mmengine's current
+    default scope (e.g. 'mmdet') behind, which changes how later unscoped builds resolve; restore it after each."""
+    from mmengine.registry import DefaultScope
+    instances = DefaultScope._instance_dict.copy()
+    yield
+    DefaultScope._instance_dict.clear()
+    DefaultScope._instance_dict.update(instances)

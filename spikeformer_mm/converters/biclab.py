@@ -41,10 +41,12 @@ def load_reference_state_dict(src: Union[str, Path]) -> Dict[str, torch.Tensor]:
 
 def build_target(config: Union[str, Path, dict]) -> nn.Module:
     """A classifier from a config file / dict (its ``model`` entry if it has one), in eval mode."""
-    from mmpretrain.registry import MODELS  # mmpretrain's registry resolves 'mmpretrain.' and unscoped types
+    from mmengine.registry import DefaultScope
+    from mmpretrain.registry import MODELS
     cfg = Config.fromfile(str(config)) if isinstance(config, (str, Path)) else Config(config)
     model_cfg = cfg.get('model', cfg)
-    return MODELS.build(model_cfg).eval()
+    with DefaultScope.overwrite_default_scope('mmpretrain'):  # whatever scope a caller left behind
+        return MODELS.build(model_cfg).eval()
 
 
 def check_state_dict(state_dict: Dict[str, torch.Tensor], model: nn.Module) -> None:
