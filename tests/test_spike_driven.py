@@ -27,11 +27,12 @@ def is_binary(x: torch.Tensor) -> bool:
     return bool(((x == 0) | (x == 1)).all())
 
 
-def record_synaptic_inputs(backbone: nn.Module) -> dict:
-    """Forward hooks on every Conv2d / Linear / SpikeMatMul after the encoding conv: name -> list of input tuples."""
-    encoding = backbone.stages[0].downsample.conv
+def record_synaptic_inputs(model: nn.Module) -> dict:
+    """Forward hooks on every Conv2d / Linear / SpikeMatMul after the encoding conv of a backbone or a classifier:
+    name -> list of input tuples."""
+    encoding = getattr(model, 'backbone', model).stages[0].downsample.conv
     seen = {}
-    for name, module in backbone.named_modules():
+    for name, module in model.named_modules():
         if isinstance(module, (nn.Conv2d, nn.Linear, SpikeMatMul)) and module is not encoding:
             seen[name] = []
             module.register_forward_hook(lambda m, args, out, name=name: seen[name].append(args))
@@ -56,12 +57,13 @@ def assert_only_spikes(seen: dict) -> None:
 
 def run(model, x, spike_driven):
     model.backbone.spike_driven = spike_driven
+    model.head.spike_driven = spike_driven
     with torch.no_grad():
         return model(x)
 
 
 def test_reference_logits_from_binary_spikes_only(classifier, reference):
-    seen = record_synaptic_inputs(classifier.backbone)
+    seen = record_synaptic_inputs(classifier)
     integer = run(classifier, reference['input'], spike_driven=False)
     integer_inputs = [args[0] for calls in seen.values() for args in calls]
     assert not all(is_binary(x) for x in integer_inputs)  # the integer path feeds levels k/4
@@ -75,6 +77,7 @@ def test_reference_logits_from_binary_spikes_only(classifier, reference):
     assert_only_spikes(seen)
     names = set(seen)
     assert any(n.endswith('qk_matmul') for n in names) and any(n.endswith('mlp.fc2.conv') for n in names)
+    assert 'head.fc' in names  # the classifier's Linear too
 
 
 def test_switch_is_settable_on_a_built_model():

@@ -5,7 +5,7 @@ import torch
 from mmpretrain.models.heads import ClsHead
 from torch import nn
 
-from spikeformer_mm.ops import build_neuron
+from spikeformer_mm.ops import SFANeuron, build_neuron, spike_driven_forward
 from spikeformer_mm.registry import MODELS
 
 
@@ -20,6 +20,9 @@ class SpikingLinearClsHead(ClsHead):
         num_classes: number of classes.
         in_channels: feature width C.
         neuron_cfg: the neuron in front of the Linear layer.
+        spike_driven: with an SFA neuron, run the Linear on the ``D`` binary planes of its integer levels
+            (spike-driven inference, equal to the integer path); also settable on a built model
+            (``model.head.spike_driven = True``, next to ``model.backbone.spike_driven``).
         init_cfg: default truncated normal (std 0.02) for the Linear weight, zero bias, as the references.
         **kwargs: ``loss``, ``topk``, ``cal_acc`` of mmpretrain's ``ClsHead``.
 
@@ -27,7 +30,7 @@ class SpikingLinearClsHead(ClsHead):
     """
 
     def __init__(self, num_classes: int, in_channels: int, neuron_cfg: Optional[dict] = None,
-                 init_cfg: Optional[dict] = dict(type='TruncNormal', layer='Linear', std=0.02, bias=0.0),
+                 spike_driven: bool = False, init_cfg: Optional[dict] = dict(type='TruncNormal', layer='Linear', std=0.02, bias=0.0),
                  **kwargs):
         super().__init__(init_cfg=init_cfg, **kwargs)
         if num_classes <= 0:
@@ -36,6 +39,7 @@ class SpikingLinearClsHead(ClsHead):
         self.in_channels = in_channels
         self.neuron = build_neuron(neuron_cfg or dict(type='MultiStepLIF'))
         self.fc = nn.Linear(in_channels, num_classes)
+        self.spike_driven = spike_driven
 
     def pre_logits(self, feats: Tuple[torch.Tensor, ...]) -> torch.Tensor:
         """Spikes of the last feature: ``[T, B, C]``."""
@@ -48,4 +52,13 @@ class SpikingLinearClsHead(ClsHead):
         return self.neuron(x)
 
     def forward(self, feats: Tuple[torch.Tensor, ...]) -> torch.Tensor:
-        return self.fc(self.pre_logits(feats)).mean(0)
+        spikes = self.pre_logits(feats)
+        if not self.spike_driven:
+            return self.fc(spikes).mean(0)
+        if not isinstance(self.neuron, SFANeuron):
+            raise ValueError('spike_driven=True needs an SFA neuron in the head; '
+                             f'got {type(self.neuron).__name__}, whose spikes are binary already')
+        T, B = spikes.shape[:2]
+        levels = torch.round(spikes * self.neuron.norm).flatten(0, 1)
+        logits = spike_driven_forward(self.fc, levels, self.neuron.D, self.neuron.norm)
+        return logits.view(T, B, -1).mean(0)
