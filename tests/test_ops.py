@@ -57,11 +57,12 @@ class TestMultiStepLIF:
         assert torch.equal(first, lif(x))
         assert torch.equal(first, lif(x))
 
-    def test_matches_per_step_loop_forward_and_backward(self):
+    @pytest.mark.parametrize('T', [1, 4])  # T = 1 recomputes the membrane from the input, T > 1 keeps it
+    def test_matches_per_step_loop_forward_and_backward(self, T):
         torch.manual_seed(0)
-        x = (torch.randn(4, 3, 16, 7, 7) * 2).requires_grad_()
+        x = (torch.randn(T, 3, 16, 7, 7) * 2).requires_grad_()
         x_ref = x.detach().clone().requires_grad_()
-        grad = torch.randn(4, 3, 16, 7, 7)
+        grad = torch.randn(T, 3, 16, 7, 7)
         out = MultiStepLIF()(x)
         ref = loop_lif(x_ref)
         assert torch.equal(out, ref)

@@ -54,3 +54,22 @@ def test_saved_spikes_really_are_stored_in_one_byte():
     with torch.autograd.graph.saved_tensors_hooks(pack, _unpack):
         conv(MultiStepLIF()(x).flatten(0, 1)).sum().backward()
     assert torch.uint8 in stored  # the conv's saved input
+
+
+def test_views_of_spikes_are_stored_as_views_of_the_neurons_own_uint8_levels():
+    """The neurons write their uint8 levels in the forward pass; packing a (strided) view re-uses them."""
+    for neuron in (MultiStepLIF(), SFANeuron(D=4)):
+        spikes = neuron((torch.randn(2, 3, 8, 5) * 3).requires_grad_())
+        owner = spikes if spikes._base is None else spikes._base
+        own_levels = getattr(owner, '_spikeformer_spike_levels')
+        view = spikes.transpose(-1, -2)[..., 1:4, :]
+        packed = _pack(view)
+        assert packed[0].untyped_storage().data_ptr() == own_levels.untyped_storage().data_ptr()
+        assert torch.equal(_unpack(packed), view)
+
+
+def test_neurons_keep_no_uint8_copy_without_grad():
+    with torch.no_grad():
+        spikes = MultiStepLIF()(torch.randn(2, 3, 4))
+    owner = spikes if spikes._base is None else spikes._base
+    assert not hasattr(owner, '_spikeformer_spike_levels')

@@ -12,7 +12,12 @@ import torch
 
 
 class MaybeCompiled:
-    """Call ``torch.compile(fn, dynamic=True)``; fall back to eager ``fn`` if compiling is off or fails."""
+    """Call ``torch.compile(fn, dynamic=True)``; fall back to eager ``fn`` if compiling is off or fails.
+
+    ``cpp.dynamic_threads``: the compiled loop always opens an OpenMP region and uses the threads set at run time.
+    Otherwise inductor decides at compile time from the first input's size and the thread count then, and a
+    kernel first compiled on a small tensor or under 1 thread (and cached on disk) stays single-threaded.
+    """
 
     def __init__(self, fn):
         self.fn = fn
@@ -23,7 +28,7 @@ class MaybeCompiled:
         if self.disabled or torch.compiler.is_compiling():
             return self.fn(*args)
         if self.compiled is None:
-            self.compiled = torch.compile(self.fn, dynamic=True)
+            self.compiled = torch.compile(self.fn, dynamic=True, options={'cpp.dynamic_threads': True})
         try:
             return self.compiled(*args)
         except Exception as error:  # a compiler/toolchain failure: the eager code computes the same thing
@@ -33,34 +38,56 @@ class MaybeCompiled:
             return self.fn(*args)
 
 
+def _charge(v: torch.Tensor, x_t: torch.Tensor, tau: float, v_reset: float, decay_input: bool) -> torch.Tensor:
+    """The charged membrane ``H[t]`` from the membrane ``v[t-1]`` and the input ``X[t]``."""
+    if decay_input:
+        return v + (x_t - (v - v_reset)) / tau
+    return v - (v - v_reset) / tau + x_t
+
+
 def lif_forward(x: torch.Tensor, tau: float, v_threshold: float, v_reset: float, decay_input: bool,
-                keep_h: bool):
-    """``x [T, ...]`` -> spikes ``[T, ...]`` (x's dtype) and, if ``keep_h``, the charged membrane ``H [T, ...]``."""
+                with_levels: bool, keep_h: bool):
+    """``x [T, ...]`` -> spikes ``[T, ...]`` (x's dtype), the spikes as uint8 if ``with_levels`` (what autograd
+    keeps of them, see :mod:`.spike_storage`) and the charged membrane ``H [T, ...]`` if ``keep_h``.
+
+    The uint8 spikes are converted from the float ones: inductor vectorises that, not a bool -> uint8 cast.
+    """
     v = torch.full_like(x[0], v_reset, dtype=torch.float32)
     spikes, charged = [], []
     for t in range(x.shape[0]):
-        if decay_input:
-            h = v + (x[t] - (v - v_reset)) / tau
-        else:
-            h = v - (v - v_reset) / tau + x[t]
+        h = _charge(v, x[t], tau, v_reset, decay_input)
         fired = h >= v_threshold
-        v = torch.where(fired, v_reset, h)
         spikes.append(fired.to(x.dtype))
-        if keep_h:
-            charged.append(h)
-    return torch.stack(spikes), (torch.stack(charged) if keep_h else None)
+        charged.append(h)
+        v = torch.where(fired, v_reset, h)
+    spikes = torch.stack(spikes)
+    return (spikes, spikes.to(torch.uint8) if with_levels else None,
+            torch.stack(charged) if keep_h else None)
 
 
-def lif_backward(grad_spikes: torch.Tensor, h: torch.Tensor, tau: float, v_threshold: float, v_reset: float,
-                 decay_input: bool, detach_reset: bool, alpha: float) -> torch.Tensor:
-    """Gradient w.r.t. ``x`` through time, with the sigmoid surrogate ``dS/dH = a*sig(a(H-th))*(1-sig(a(H-th)))``."""
-    carry = torch.zeros_like(h[0])
+def lif_backward(grad_spikes: torch.Tensor, state: torch.Tensor, state_is_input: bool, tau: float,
+                 v_threshold: float, v_reset: float, decay_input: bool, detach_reset: bool,
+                 alpha: float) -> torch.Tensor:
+    """Gradient w.r.t. ``x`` through time, with the sigmoid surrogate ``dS/dH = a*sig(a(H-th))*(1-sig(a(H-th)))``.
+
+    ``state`` is the charged membrane ``H`` or, with ``state_is_input``, the input ``x``, from which ``H`` is
+    recomputed by the forward pass's own arithmetic (the same spikes and resets).
+    """
+    if state_is_input:
+        v = torch.full_like(state[0], v_reset, dtype=torch.float32)
+        charged = []
+        for t in range(state.shape[0]):
+            charged.append(_charge(v, state[t], tau, v_reset, decay_input))
+            v = torch.where(charged[-1] >= v_threshold, v_reset, charged[-1])
+    else:
+        charged = [state[t] for t in range(state.shape[0])]
+    carry = torch.zeros_like(charged[0])
     grads = []
-    for t in range(h.shape[0] - 1, -1, -1):
-        h_t = h[t]
+    for t in range(len(charged) - 1, -1, -1):
+        h_t = charged[t]
         sig = torch.sigmoid(alpha * (h_t - v_threshold))
         surrogate = alpha * sig * (1 - sig)
-        reset_grad = (h_t < v_threshold).to(h.dtype)
+        reset_grad = (h_t < v_threshold).to(h_t.dtype)
         if not detach_reset:
             reset_grad = reset_grad + (v_reset - h_t) * surrogate
         grad_h = grad_spikes[t] * surrogate + carry * reset_grad
@@ -70,12 +97,16 @@ def lif_backward(grad_spikes: torch.Tensor, h: torch.Tensor, tau: float, v_thres
     return torch.stack(grads).to(grad_spikes.dtype)
 
 
-def sfa_forward(x: torch.Tensor, D: int, norm: float):
-    """``round_half_up(clamp(x, 0, D)) / norm`` and the uint8 mask ``0 <= x <= D`` of the gradient window.
+def sfa_forward(x: torch.Tensor, D: int, norm: float, with_levels: bool):
+    """``round_half_up(clamp(x, 0, D)) / norm``, the uint8 mask ``0 <= x <= D`` of the gradient window and, if
+    ``with_levels``, the integer levels as uint8 (what autograd keeps of the output).
 
-    The mask is uint8 rather than bool: inductor vectorises the fused loop only then (3x faster on CPU).
+    Both uint8 tensors are converted from float values: inductor vectorises that, not a bool -> uint8 cast
+    (7x slower on CPU).
     """
-    return torch.floor(x.clamp(0, D) + 0.5) / norm, ((x >= 0) & (x <= D)).to(torch.uint8)
+    levels = torch.floor(x.clamp(0, D) + 0.5)
+    inside = ((x >= 0) & (x <= D)).to(x.dtype).to(torch.uint8)
+    return levels / norm, inside, (levels.to(torch.uint8) if with_levels else None)
 
 
 def sfa_backward(grad: torch.Tensor, inside: torch.Tensor, norm: float) -> torch.Tensor:

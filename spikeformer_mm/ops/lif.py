@@ -39,24 +39,38 @@ def _select_spikingjelly_cuda_implementation(backend: str) -> None:
 
 
 class _MultiStepLIFFunction(torch.autograd.Function):
-    """Fused multi-step LIF: saves only the charged membrane H for the backward pass."""
+    """Fused multi-step LIF -> (spikes, the same spikes as uint8 when ``with_levels``, else None).
+
+    Saves for backward only what it needs: at T = 1 the input (the membrane is recomputed from it in the backward
+    kernel, so the forward writes nothing but spikes), at T > 1 the charged membrane.
+    """
 
     @staticmethod
-    def forward(ctx, x, tau, v_threshold, v_reset, decay_input, detach_reset, alpha):
-        keep_h = ctx.needs_input_grad[0]
+    def forward(ctx, x, tau, v_threshold, v_reset, decay_input, detach_reset, alpha, with_levels):
+        needs_grad = ctx.needs_input_grad[0]
+        keep_h = needs_grad and x.shape[0] > 1
         # the kernel sees a plain (non-view) [T, N] tensor: one compiled graph serves every layer shape
-        spikes, h = lif_forward_kernel(x.contiguous().view(x.shape[0], -1).detach(), tau, v_threshold, v_reset,
-                                       decay_input, keep_h)
-        if keep_h:
-            ctx.save_for_backward(h)
+        spikes, levels, h = lif_forward_kernel(_flat_time_major(x), tau, v_threshold, v_reset, decay_input,
+                                               with_levels, keep_h)
+        if needs_grad:
+            ctx.save_for_backward(h if keep_h else x)
+        ctx.state_is_input = not keep_h
         ctx.params = (tau, v_threshold, v_reset, decay_input, detach_reset, alpha)
-        return spikes.view(x.shape)
+        if levels is not None:
+            ctx.mark_non_differentiable(levels)
+        return spikes.view(x.shape), levels
 
     @staticmethod
-    def backward(ctx, grad_spikes):
-        h, = ctx.saved_tensors
-        grad_x = lif_backward_kernel(grad_spikes.contiguous().view(h.shape).detach(), h, *ctx.params)
-        return grad_x.view(grad_spikes.shape), None, None, None, None, None, None
+    def backward(ctx, grad_spikes, grad_levels):
+        state, = ctx.saved_tensors
+        grad_x = lif_backward_kernel(_flat_time_major(grad_spikes), _flat_time_major(state), ctx.state_is_input,
+                                     *ctx.params)
+        return grad_x.view(grad_spikes.shape), None, None, None, None, None, None, None
+
+
+def _flat_time_major(x: torch.Tensor) -> torch.Tensor:
+    """``[T, ...]`` -> a plain contiguous ``[T, N]`` tensor outside autograd (what the compiled kernels take)."""
+    return x.contiguous().view(x.shape[0], -1).detach()
 
 
 @MODELS.register_module()
@@ -73,8 +87,9 @@ class MultiStepLIF(nn.Module):
     The membrane starts at rest on every call, so no state leaks between calls and no ``reset_net`` is needed.
     Backends: on CUDA tensors ``'auto'`` runs spikingjelly 2.x's multi-step LIF op, which picks its native CUDA or
     triton kernel (``'cuda'``/``'triton'`` pin one; spikingjelly 2.x has no cupy kernels); on CPU, and with
-    ``backend='torch'`` anywhere, a fused PyTorch kernel (``torch.compile``d, exact) that saves only the charged
-    membrane for the backward pass. Both compute the same dynamics.
+    ``backend='torch'`` anywhere, a fused PyTorch kernel (``torch.compile``d, exact) that writes the spikes and their
+    uint8 copy for autograd's storage in one pass and keeps only the input (T = 1) or the charged membrane (T > 1)
+    for the backward pass. Both compute the same dynamics.
 
     Shapes: input ``[T, ...]`` (T >= 1, at least 2-D) -> binary spikes ``[T, ...]`` of the input's dtype.
     """
@@ -108,10 +123,11 @@ class MultiStepLIF(nn.Module):
             spikes, _, _ = functional.lif_multi_step(
                 x, v0, self.tau, self.decay_input, self.v_threshold, self.v_reset, self.surrogate,
                 self.detach_reset)
-        else:
-            spikes = _MultiStepLIFFunction.apply(x, self.tau, self.v_threshold, self.v_reset, self.decay_input,
-                                                 self.detach_reset, self.surrogate_alpha)
-        return mark_spikes(spikes)
+            return mark_spikes(spikes)
+        spikes, levels = _MultiStepLIFFunction.apply(x, self.tau, self.v_threshold, self.v_reset,
+                                                     self.decay_input, self.detach_reset, self.surrogate_alpha,
+                                                     torch.is_grad_enabled())
+        return mark_spikes(spikes, levels=levels)
 
     def extra_repr(self) -> str:
         return (f'tau={self.tau}, v_threshold={self.v_threshold}, v_reset={self.v_reset}, '

@@ -10,29 +10,41 @@ from .spike_storage import mark_spikes
 
 
 class _SFAFunction(torch.autograd.Function):
-    """``round_half_up(clamp(x, 0, D)) / norm`` with the straight-through gradient ``1/norm`` on [0, D]."""
+    """``round_half_up(clamp(x, 0, D)) / norm`` with the straight-through gradient ``1/norm`` on [0, D].
+
+    Returns the output and, when ``with_levels``, its integer levels as uint8 (for autograd's storage of the
+    output, see :mod:`.spike_storage`). Saves for backward only the uint8 mask of the gradient window.
+    """
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, D: int, norm: float) -> torch.Tensor:
+    def forward(ctx, x: torch.Tensor, D: int, norm: float, with_levels: bool):
         # the kernel sees a plain (non-view) flat tensor: one compiled graph serves every layer shape
-        levels, inside = sfa_forward_kernel(x.contiguous().view(-1).detach(), D, norm)
-        levels = levels.view(x.shape)
+        out, inside, levels = sfa_forward_kernel(x.contiguous().view(-1).detach(), D, norm, with_levels)
         ctx.save_for_backward(inside)  # uint8: 1 byte per element kept for backward
         ctx.norm = norm
-        return mark_spikes(levels, norm) if D <= 255 else levels
+        if levels is not None:
+            ctx.mark_non_differentiable(levels)
+        return out.view(x.shape), levels
 
     @staticmethod
-    def backward(ctx, grad_out: torch.Tensor):
+    def backward(ctx, grad_out: torch.Tensor, grad_levels):
         inside, = ctx.saved_tensors
         grad_in = sfa_backward_kernel(grad_out.contiguous().view(-1).detach(), inside, ctx.norm)
-        return grad_in.view(grad_out.shape), None, None
+        return grad_in.view(grad_out.shape), None, None, None
 
 
 def sfa(x: torch.Tensor, D: int = 4, norm: Optional[float] = None) -> torch.Tensor:
     """Functional SFA; see :class:`SFANeuron`."""
     if D < 1:
         raise ValueError(f'SFA needs D >= 1, got D={D}')
-    return _SFAFunction.apply(x, int(D), float(D if norm is None else norm))
+    return _sfa(x, int(D), float(D if norm is None else norm))
+
+
+def _sfa(x: torch.Tensor, D: int, norm: float) -> torch.Tensor:
+    """SFA levels ``/ norm``, tagged for 1-byte storage when autograd may save them (D <= 255)."""
+    compact = D <= 255 and torch.is_grad_enabled()
+    out, levels = _SFAFunction.apply(x, D, norm, compact)
+    return mark_spikes(out, norm, levels) if compact else out
 
 
 @MODELS.register_module()
@@ -59,7 +71,7 @@ class SFANeuron(nn.Module):
         self.norm = float(D if norm is None else norm)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _SFAFunction.apply(x, self.D, self.norm)
+        return _sfa(x, self.D, self.norm)
 
     def extra_repr(self) -> str:
         return f'D={self.D}, norm={self.norm:g}'

@@ -4,33 +4,45 @@ A convolution after a spiking neuron saves its input (the spikes) for the weight
 outputs with :func:`mark_spikes` (values ``k / norm`` with integer levels ``k``: ``norm=1`` for binary spikes);
 inside :func:`compact_spike_storage`, a saved tensor that is such an output, or a view of one, is stored as uint8
 levels and restored bit-exactly (``k / norm`` in the original dtype, the neuron's own arithmetic) when the
-backward pass needs it.
+backward pass needs it. A neuron that already wrote its uint8 levels in its forward pass hands them over with the
+tag, so packing costs no extra pass over the data.
 """
 import contextlib
+from typing import Optional
 
 import torch
 
 _NORM_ATTR = '_spikeformer_spike_norm'
+_LEVELS_ATTR = '_spikeformer_spike_levels'
 
 
-def mark_spikes(spikes: torch.Tensor, norm: float = 1.0) -> torch.Tensor:
+def mark_spikes(spikes: torch.Tensor, norm: float = 1.0, levels: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Tag ``spikes`` (values ``k / norm``, integer ``0 <= k <= 255``) for compact storage; returns it.
 
     The tag goes on the tensor's storage owner (its ``_base`` if it is a view), so every view of it is found.
+    ``levels``: the integers ``k`` as a contiguous uint8 tensor with the elements of that (contiguous) owner in
+    order, if the neuron already has them; saved views of ``spikes`` are then stored as the matching views of it.
     """
-    setattr(spikes if spikes._base is None else spikes._base, _NORM_ATTR, float(norm))
+    base = spikes if spikes._base is None else spikes._base
+    setattr(base, _NORM_ATTR, float(norm))
+    if levels is not None:
+        if levels.dtype != torch.uint8 or levels.numel() != base.numel() or not (
+                levels.is_contiguous() and base.is_contiguous()):
+            raise ValueError(f'levels must be a contiguous uint8 tensor with the {base.numel()} elements of the '
+                             f'contiguous spikes, got {levels.dtype} {tuple(levels.shape)}')
+        setattr(base, _LEVELS_ATTR, levels.view(base.shape))
     return spikes
 
 
-def _spike_norm(tensor: torch.Tensor):
-    base = tensor._base if tensor._base is not None else tensor
-    return getattr(base, _NORM_ATTR, None)
-
-
 def _pack(tensor: torch.Tensor):
-    norm = _spike_norm(tensor)
+    base = tensor._base if tensor._base is not None else tensor
+    norm = getattr(base, _NORM_ATTR, None)
     if norm is None or not tensor.is_floating_point():
         return tensor
+    levels = getattr(base, _LEVELS_ATTR, None)
+    if levels is not None:  # the neuron's own uint8 levels, viewed as ``tensor`` views its owner
+        offset = tensor.storage_offset() - base.storage_offset()
+        return levels.as_strided(tensor.size(), tensor.stride(), offset), norm, tensor.dtype
     levels = tensor if norm == 1.0 else torch.round(tensor * norm)
     return levels.to(torch.uint8), norm, tensor.dtype
 
