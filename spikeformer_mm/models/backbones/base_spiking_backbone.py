@@ -9,12 +9,15 @@ mapping ``[T, B, C, H, W]`` to ``[T, B, C', H', W']``), one per candidate output
 * ``out_indices`` over the stages (negative indices allowed), returned as a tuple;
 * outputs averaged over T (``[B, C, H, W]``, for stock necks) or kept time-major (``keep_time=True``);
 * ``frozen_stages`` (stages ``0..frozen_stages`` get ``requires_grad=False`` and stay in eval mode) and
-  ``norm_eval`` (every BatchNorm stays in eval mode), both re-applied by ``train()``.
+  ``norm_eval`` (every BatchNorm stays in eval mode), both re-applied by ``train()``;
+* ``with_cp``: activation checkpointing of every downsampling layer and block while training (spikingjelly's
+  ``memopt.checkpoint_module``: recomputed in the backward pass, BatchNorm statistics updated once).
 """
 from typing import Callable, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.model import BaseModule
+from spikingjelly.activation_based.memopt import checkpoint_module
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
@@ -50,6 +53,10 @@ class BaseSpikingBackbone(BaseModule):
         keep_time: return ``[T, B, C, H, W]`` outputs instead of averaging over T to ``[B, C, H, W]``.
         frozen_stages: freeze stages ``0..frozen_stages`` (-1 freezes nothing).
         norm_eval: keep every BatchNorm in eval mode while training (frozen running statistics).
+        with_cp: checkpoint every downsampling layer and block while gradients are on: only their inputs are
+            kept, everything inside is recomputed in the backward pass (about one more forward pass of compute
+            for much less activation memory, e.g. for T = 4 fine-tuning). Outputs, gradients and BatchNorm
+            running statistics are the same as without it.
         init_cfg: mmengine initialisation config, e.g. ``dict(type='Pretrained', checkpoint=...)``.
 
     Class attributes a subclass sets: ``num_stages`` (number of candidate outputs) and ``size_divisor`` (the
@@ -62,7 +69,7 @@ class BaseSpikingBackbone(BaseModule):
 
     def __init__(self, T: int = 1, in_channels: int = 3, out_indices: Union[int, Sequence[int]] = -1,
                  keep_time: bool = False, frozen_stages: int = -1, norm_eval: bool = False,
-                 init_cfg: Optional[Union[dict, list]] = None):
+                 with_cp: bool = False, init_cfg: Optional[Union[dict, list]] = None):
         super().__init__(init_cfg=init_cfg)
         if not isinstance(T, int) or T < 1:
             raise ValueError(f'T (time steps) must be an integer >= 1, got {T!r}')
@@ -74,6 +81,7 @@ class BaseSpikingBackbone(BaseModule):
         self.keep_time = keep_time
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
+        self.with_cp = with_cp
 
     @classmethod
     def resolve_arch(cls, arch: Union[str, dict]) -> dict:
@@ -177,12 +185,26 @@ class BaseSpikingBackbone(BaseModule):
     def _forward_time_major(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """Run the stages on ``[T, B, C, H, W]`` and collect the ``out_indices`` outputs."""
         outs = []
+        checkpointed = self.with_cp and self.training and torch.is_grad_enabled()
         with compact_spike_storage(torch.is_grad_enabled()):  # saved spikes in 1 byte, bit-exact
             for i, stage in enumerate(self.stages[:self.out_indices[-1] + 1]):
-                x = stage(x)
+                x = self._checkpointed(stage, x) if checkpointed else stage(x)
                 if i in self.out_indices:
                     outs.append(x if self.keep_time else x.mean(0))
         return tuple(outs)
+
+    @staticmethod
+    def _checkpointed(stage: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """Run ``stage`` with each of its units (downsampling layer, blocks) checkpointed."""
+        if isinstance(stage, SpikingStage):
+            units = [stage.downsample, *stage.blocks]
+        elif isinstance(stage, nn.Sequential):
+            units = list(stage)
+        else:
+            units = [stage]
+        for unit in units:
+            x = checkpoint_module(unit)(x)
+        return x
 
     def _freeze_stages(self) -> None:
         for stage in self.stages[:self.frozen_stages + 1]:

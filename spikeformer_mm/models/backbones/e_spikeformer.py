@@ -163,7 +163,7 @@ class ESpikeFormer(SpikeDrivenMixin, BaseSpikingBackbone):
             applies it; here it is applied).
         spike_driven: run every SFA activation as ``D`` binary planes through the next synaptic layer
             (conv or attention product); also settable on a built model (``backbone.spike_driven = True``).
-        in_channels, keep_time, frozen_stages, norm_eval, init_cfg: see :class:`BaseSpikingBackbone`.
+        in_channels, keep_time, frozen_stages, norm_eval, with_cp, init_cfg: see :class:`BaseSpikingBackbone`.
 
     Differences from the reference (ARCH_SPEC §7): SFA rounds half up (the reference's ``torch.round`` rounds half
     to even; the two differ only on exact ``.5`` inputs); drop path is applied; the dense-task backbones use this
@@ -184,10 +184,10 @@ class ESpikeFormer(SpikeDrivenMixin, BaseSpikingBackbone):
     def __init__(self, arch: Union[str, dict] = '10M', T: int = 1, in_channels: int = 3,
                  neuron_cfg: Optional[dict] = None, out_indices: Union[int, Sequence[int]] = -1,
                  keep_time: bool = False, drop_path_rate: float = 0.0, frozen_stages: int = -1,
-                 norm_eval: bool = False, spike_driven: bool = False,
+                 norm_eval: bool = False, with_cp: bool = False, spike_driven: bool = False,
                  init_cfg: Optional[Union[dict, list]] = None):
         super().__init__(T=T, in_channels=in_channels, out_indices=out_indices, keep_time=keep_time,
-                         frozen_stages=frozen_stages, norm_eval=norm_eval, init_cfg=init_cfg)
+                         frozen_stages=frozen_stages, norm_eval=norm_eval, with_cp=with_cp, init_cfg=init_cfg)
         arch = self.parse_arch(arch, num_widths=4)
         self.embed_dims = arch['embed_dims']
         neuron_cfg = copy.deepcopy(SFA if neuron_cfg is None else neuron_cfg)

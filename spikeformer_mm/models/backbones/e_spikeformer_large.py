@@ -183,7 +183,7 @@ class ESpikeFormerLarge(SpikeDrivenMixin, BaseSpikingBackbone):
         spike_driven: run SFA activations as ``D`` binary planes through the next synaptic layer; also settable
             on a built model. Each ``SpikeRepConv`` (two 1x1 convs with no spike between) is then folded into one
             conv, so that every synaptic layer sees spikes; this needs eval mode.
-        in_channels, keep_time, frozen_stages, norm_eval, init_cfg: see :class:`BaseSpikingBackbone`.
+        in_channels, keep_time, frozen_stages, norm_eval, with_cp, init_cfg: see :class:`BaseSpikingBackbone`.
 
     Differences from the reference (ARCH_SPEC §7.2 #8, #15): the 83M block's forward takes B, C, N from its input
     (the reference raises ``NameError`` and uses a global T = 4); SFA rounds half up with the gradient window
@@ -202,10 +202,10 @@ class ESpikeFormerLarge(SpikeDrivenMixin, BaseSpikingBackbone):
     def __init__(self, arch: Union[str, dict] = '83M', T: int = 1, in_channels: int = 3,
                  neuron_cfg: Optional[dict] = None, out_indices: Union[int, Sequence[int]] = -1,
                  keep_time: bool = False, layer_scale_init_value: float = 1e-6, drop_path_rate: float = 0.0,
-                 frozen_stages: int = -1, norm_eval: bool = False, spike_driven: bool = False,
+                 frozen_stages: int = -1, norm_eval: bool = False, with_cp: bool = False, spike_driven: bool = False,
                  init_cfg: Optional[Union[dict, list]] = None):
         super().__init__(T=T, in_channels=in_channels, out_indices=out_indices, keep_time=keep_time,
-                         frozen_stages=frozen_stages, norm_eval=norm_eval, init_cfg=init_cfg)
+                         frozen_stages=frozen_stages, norm_eval=norm_eval, with_cp=with_cp, init_cfg=init_cfg)
         arch = self.parse_arch(arch, num_widths=3)
         self.embed_dims = arch['embed_dims']
         neuron_cfg = copy.deepcopy(SFA if neuron_cfg is None else neuron_cfg)
