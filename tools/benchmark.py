@@ -39,6 +39,7 @@ from mmengine.runner import set_random_seed
 
 import spikeformer_mm  # noqa: F401  (checkpoint fixes; registries resolve lazily)
 from spikeformer_mm.utils import ann_twin
+from spikeformer_mm.utils.cpu_allocator import reuse_freed_cpu_memory
 from spikeformer_mm.utils.measure import call_peak_memory_mb, median_seconds
 from spikeformer_mm.utils.neuron_backend import describe_neuron_backend
 from spikeformer_mm.utils.synthetic_batch import synthetic_batch, task_of
@@ -92,6 +93,7 @@ def check_args(parser, args):
 def measure(spec: dict) -> dict:
     """Build ``spec['model']`` ('snn' or 'ann') at ``spec['T']`` and measure it; see the module docstring."""
     torch.set_num_threads(spec['threads'])
+    reused = reuse_freed_cpu_memory()  # as tools/train.py and tools/test.py run
     set_random_seed(0)
     cfg = Config.fromfile(spec['config'])
     cfg.merge_from_dict(spec['cfg_options'])
@@ -123,6 +125,7 @@ def measure(spec: dict) -> dict:
     return dict(train_step_s=train_s, infer_images_per_s=spec['batch'] / infer_s,
                 peak_mem_mb=statistics.median(peaks), resident_mem_mb=statistics.median(resident),
                 params=sum(p.numel() for p in model.parameters()), task=task,
+                cpu_allocator='glibc, freed memory reused' if reused else 'default',
                 neuron_backend=describe_neuron_backend(model, device))
 
 
@@ -193,7 +196,8 @@ def benchmark(args) -> dict:
                     for entry in results if t1 is not None and entry['T'] != 1]
     return dict(
         config=args.config, cfg_options=args.cfg_options, task=results[0]['snn']['task'], device=args.device,
-        neuron_backend=results[0]['snn']['neuron_backend'], threads=args.threads, batch=args.batch,
+        neuron_backend=results[0]['snn']['neuron_backend'], cpu_allocator=results[0]['snn']['cpu_allocator'],
+        threads=args.threads, batch=args.batch,
         resolution=args.resolution, warmup=args.warmup,
         repeats=args.repeats, machine=machine_description(args.device), torch=torch.__version__,
         date=datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC'),
@@ -206,7 +210,7 @@ def format_report(report: dict) -> str:
              f"{report['device']} ({report['threads']} threads), median of {report['repeats']} after "
              f"{report['warmup']} warm-up",
              f"machine: {report['machine']}; torch {report['torch']}; {report['date']}",
-             f"spiking neurons: {report['neuron_backend']}", '',
+             f"spiking neurons: {report['neuron_backend']}; CPU allocator: {report['cpu_allocator']}", '',
              '| T | model | train step (s) | inference (img/s) | train-step memory (MB) |',
              '|---|---|---|---|---|']
     for entry in report['results']:

@@ -16,6 +16,7 @@ import torch
 from spikingjelly.activation_based import surrogate
 
 from spikeformer_mm.ops import MultiStepLIF, SFANeuron
+from spikeformer_mm.utils.cpu_allocator import reuse_freed_cpu_memory
 from spikeformer_mm.utils.measure import interleaved_median_seconds
 
 LIF_SHAPE = (4, 8, 64, 56, 56)
@@ -90,6 +91,7 @@ def format_rows(rows, threads: int) -> str:
 def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
+    reuse_freed_cpu_memory()  # as tools/train.py and tools/test.py run
     rows = measure(args)
     print(format_rows(rows, args.threads))
     return rows

@@ -16,6 +16,7 @@ import spikeformer_mm  # noqa: F401  (checkpoint fixes; registries resolve lazil
 from spikeformer_mm.engine.cpu_distributed import prepare_cpu_distributed
 from spikeformer_mm.engine.data_paths import check_data_paths
 from spikeformer_mm.engine.runner_config import add_runner_args, load_config
+from spikeformer_mm.utils.cpu_allocator import reuse_freed_cpu_memory
 
 
 def parse_args(argv=None):
@@ -47,4 +48,5 @@ def main(argv=None) -> dict:
 
 
 if __name__ == '__main__':
+    reuse_freed_cpu_memory()  # large CPU tensors reuse freed memory instead of fresh page faults every step
     main()

@@ -6,8 +6,10 @@ Peak memory of a call is what the call adds on top of what is resident before it
 * CPU (Linux): the process's peak resident set size (``VmHWM``, reset through ``/proc/self/clear_refs``) minus its
   resident set size before the call. PyTorch allocates CPU tensors with ``malloc``, and glibc keeps freed chunks of
   up to 32 MB in its heap, which would hide a call's allocations behind memory freed by an earlier call. Measuring
-  first sets glibc's mmap threshold to 64 KB (``mallopt``), so every tensor larger than that is mapped on allocation
-  and unmapped on free, and RSS follows the live tensors. This changes allocation speed, so measure time first.
+  first sets glibc's mmap threshold to 64 KB (``mallopt``, re-allowing mmap if
+  :func:`~spikeformer_mm.utils.cpu_allocator.reuse_freed_cpu_memory` turned it off), so every tensor larger than
+  that is mapped on allocation and unmapped on free, and RSS follows the live tensors. This changes allocation
+  speed, so measure time first.
 """
 import ctypes
 import gc
@@ -17,6 +19,8 @@ import time
 from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
+
+from .cpu_allocator import allow_mmap
 
 _M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
 _EXACT_MMAP_THRESHOLD = 64 * 1024
@@ -66,6 +70,7 @@ def _libc() -> ctypes.CDLL:
 
 def _cpu_call_peak_mb(fn: Callable[[], object]) -> Tuple[float, float]:
     libc = _libc()
+    allow_mmap()
     libc.mallopt(_M_MMAP_THRESHOLD, _EXACT_MMAP_THRESHOLD)
     gc.collect()
     libc.malloc_trim(0)
