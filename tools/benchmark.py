@@ -13,7 +13,9 @@ are each measured in a fresh subprocess (``--threads`` intra-op threads) on a ra
 * training step: seconds of ``model.train_step`` with the config's optimizer (preprocess, forward, loss,
   backward, optimizer step);
 * training memory: the peak memory a training step adds over what is resident before it (model, optimizer
-  state, inputs): see :mod:`spikeformer_mm.utils.measure`.
+  state, inputs): see :mod:`spikeformer_mm.utils.measure`. Measured first, with glibc mapping every tensor on its
+  own; the times are then measured as ``tools/train.py`` runs, reusing freed memory
+  (:mod:`spikeformer_mm.utils.cpu_allocator`).
 
 Each figure is the median of ``--repeats`` runs after ``--warmup`` runs (which also absorb ``torch.compile``).
 The printed table and ``--json`` give the figures, the SNN/ANN ratios and each T's ratios to T=1, as costs:
@@ -40,7 +42,7 @@ from mmengine.runner import set_random_seed
 import spikeformer_mm  # noqa: F401  (checkpoint fixes; registries resolve lazily)
 from spikeformer_mm.utils import ann_twin
 from spikeformer_mm.utils.cpu_allocator import reuse_freed_cpu_memory
-from spikeformer_mm.utils.measure import call_peak_memory_mb, median_seconds
+from spikeformer_mm.utils.measure import call_peak_memory_mb, median_seconds, rss_follows_tensors
 from spikeformer_mm.utils.neuron_backend import describe_neuron_backend
 from spikeformer_mm.utils.synthetic_batch import synthetic_batch, task_of
 
@@ -93,7 +95,9 @@ def check_args(parser, args):
 def measure(spec: dict) -> dict:
     """Build ``spec['model']`` ('snn' or 'ann') at ``spec['T']`` and measure it; see the module docstring."""
     torch.set_num_threads(spec['threads'])
-    reused = reuse_freed_cpu_memory()  # as tools/train.py and tools/test.py run
+    device = torch.device(spec['device'])
+    if device.type == 'cpu':
+        rss_follows_tensors()  # before the first large tensor, so that the RSS tracks live tensors
     set_random_seed(0)
     cfg = Config.fromfile(spec['config'])
     cfg.merge_from_dict(spec['cfg_options'])
@@ -108,20 +112,24 @@ def measure(spec: dict) -> dict:
     model = ROOT_MODELS.build(cfg.model)
     if spec['model'] == 'ann':
         ann_twin(model)
-    device = torch.device(spec['device'])
     model.to(device)
     optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     data = synthetic_batch(task, model, spec['batch'], height, width)
     sync = (lambda: torch.cuda.synchronize(device)) if device.type == 'cuda' else None
 
+    model.train()
+    train = lambda: model.train_step(data, optim_wrapper)  # noqa: E731
+    for _ in range(spec['warmup']):  # compiles the kernels and creates the optimizer state
+        train()
+    peaks, resident = zip(*(call_peak_memory_mb(train, device) for _ in range(spec['repeats'])))
+
+    reused = device.type == 'cpu' and reuse_freed_cpu_memory()  # times as tools/train.py and tools/test.py run
     model.eval()
     with torch.no_grad():
         prepared = model.data_preprocessor(data, False)
         infer_s = median_seconds(lambda: model(**prepared, mode='tensor'), spec['warmup'], spec['repeats'], sync)
     model.train()
-    train = lambda: model.train_step(data, optim_wrapper)  # noqa: E731
     train_s = median_seconds(train, spec['warmup'], spec['repeats'], sync)
-    peaks, resident = zip(*(call_peak_memory_mb(train, device) for _ in range(spec['repeats'])))
     return dict(train_step_s=train_s, infer_images_per_s=spec['batch'] / infer_s,
                 peak_mem_mb=statistics.median(peaks), resident_mem_mb=statistics.median(resident),
                 params=sum(p.numel() for p in model.parameters()), task=task,

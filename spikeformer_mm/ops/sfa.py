@@ -19,8 +19,11 @@ class _SFAFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, D: int, norm: float, with_levels: bool):
         # the kernel sees a plain (non-view) flat tensor: one compiled graph serves every layer shape
-        out, inside, levels = sfa_forward_kernel(x.contiguous().view(-1).detach(), D, norm, with_levels)
-        ctx.save_for_backward(inside)  # uint8: 1 byte per element kept for backward
+        needs_grad = ctx.needs_input_grad[0]
+        out, inside, levels = sfa_forward_kernel(x.contiguous().view(-1).detach(), D, norm, needs_grad,
+                                                 with_levels)
+        if needs_grad:
+            ctx.save_for_backward(inside)  # uint8: 1 byte per element kept for backward
         ctx.norm = norm
         if levels is not None:
             ctx.mark_non_differentiable(levels)

@@ -6,10 +6,10 @@ Peak memory of a call is what the call adds on top of what is resident before it
 * CPU (Linux): the process's peak resident set size (``VmHWM``, reset through ``/proc/self/clear_refs``) minus its
   resident set size before the call. PyTorch allocates CPU tensors with ``malloc``, and glibc keeps freed chunks of
   up to 32 MB in its heap, which would hide a call's allocations behind memory freed by an earlier call. Measuring
-  first sets glibc's mmap threshold to 64 KB (``mallopt``, re-allowing mmap if
-  :func:`~spikeformer_mm.utils.cpu_allocator.reuse_freed_cpu_memory` turned it off), so every tensor larger than
-  that is mapped on allocation and unmapped on free, and RSS follows the live tensors. This changes allocation
-  speed, so measure time first.
+  first sets glibc's mmap threshold to 64 KB (``mallopt``, :func:`rss_follows_tensors`), so every tensor larger
+  than that is mapped on allocation and unmapped on free, and RSS follows the live tensors. Call that before the
+  process allocates its first large tensors (freed heap blocks would otherwise be reused and stay resident), and
+  measure memory before :func:`~spikeformer_mm.utils.cpu_allocator.reuse_freed_cpu_memory` (for timing).
 """
 import ctypes
 import gc
@@ -68,10 +68,15 @@ def _libc() -> ctypes.CDLL:
     return libc
 
 
+def rss_follows_tensors() -> None:
+    """Map every allocation above 64 KB on its own (glibc), so that freeing a tensor lowers the RSS."""
+    allow_mmap()
+    _libc().mallopt(_M_MMAP_THRESHOLD, _EXACT_MMAP_THRESHOLD)
+
+
 def _cpu_call_peak_mb(fn: Callable[[], object]) -> Tuple[float, float]:
     libc = _libc()
-    allow_mmap()
-    libc.mallopt(_M_MMAP_THRESHOLD, _EXACT_MMAP_THRESHOLD)
+    rss_follows_tensors()
     gc.collect()
     libc.malloc_trim(0)
     try:
