@@ -6,7 +6,7 @@ from spikingjelly.activation_based import functional, surrogate
 from torch import nn
 
 from spikeformer_mm.registry import MODELS
-from .kernels import lif_backward_kernel, lif_forward_kernel
+from .kernels import is_power_of_two, lif_backward_kernel, lif_forward_kernel
 from .spike_storage import mark_spikes
 
 BACKENDS = ('auto', 'torch', 'cuda', 'triton')
@@ -51,11 +51,11 @@ class _MultiStepLIFFunction(torch.autograd.Function):
         keep_h = needs_grad and x.shape[0] > 1
         # the kernel sees a plain (non-view) [T, N] tensor: one compiled graph serves every layer shape
         spikes, levels, h = lif_forward_kernel(_flat_time_major(x), tau, v_threshold, v_reset, decay_input,
-                                               with_levels, keep_h)
+                                               with_levels, keep_h, is_power_of_two(tau))
         if needs_grad:
             ctx.save_for_backward(h if keep_h else x)
         ctx.state_is_input = not keep_h
-        ctx.params = (tau, v_threshold, v_reset, decay_input, detach_reset, alpha)
+        ctx.params = (tau, v_threshold, v_reset, decay_input, detach_reset, alpha, is_power_of_two(tau))
         if levels is not None:
             ctx.mark_non_differentiable(levels)
         return spikes.view(x.shape), levels

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from spikeformer_mm.registry import MODELS
-from .kernels import sfa_backward_kernel, sfa_forward_kernel
+from .kernels import is_power_of_two, sfa_backward_kernel, sfa_forward_kernel
 from .spike_storage import mark_spikes
 
 
@@ -21,7 +21,7 @@ class _SFAFunction(torch.autograd.Function):
         # the kernel sees a plain (non-view) flat tensor: one compiled graph serves every layer shape
         needs_grad = ctx.needs_input_grad[0]
         out, inside, levels = sfa_forward_kernel(x.contiguous().view(-1).detach(), D, norm, needs_grad,
-                                                 with_levels)
+                                                 with_levels, is_power_of_two(norm))
         if needs_grad:
             ctx.save_for_backward(inside)  # uint8: 1 byte per element kept for backward
         ctx.norm = norm
@@ -32,7 +32,8 @@ class _SFAFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor, grad_levels):
         inside, = ctx.saved_tensors
-        grad_in = sfa_backward_kernel(grad_out.contiguous().view(-1).detach(), inside, ctx.norm)
+        grad_in = sfa_backward_kernel(grad_out.contiguous().view(-1).detach(), inside, ctx.norm,
+                                      is_power_of_two(ctx.norm))
         return grad_in.view(grad_out.shape), None, None, None
 
 
