@@ -53,10 +53,10 @@ class BaseSpikingBackbone(BaseModule):
         keep_time: return ``[T, B, C, H, W]`` outputs instead of averaging over T to ``[B, C, H, W]``.
         frozen_stages: freeze stages ``0..frozen_stages`` (-1 freezes nothing).
         norm_eval: keep every BatchNorm in eval mode while training (frozen running statistics).
-        with_cp: checkpoint every downsampling layer and block while gradients are on: only their inputs are
-            kept, everything inside is recomputed in the backward pass (about one more forward pass of compute
-            for much less activation memory, e.g. for T = 4 fine-tuning). Outputs, gradients and BatchNorm
-            running statistics are the same as without it.
+        with_cp: checkpoint every downsampling layer and block in training mode with gradients on: only their
+            inputs are kept, everything inside is recomputed in the backward pass (about one more forward pass
+            of compute for much less activation memory, e.g. for T = 4 fine-tuning). Outputs, gradients and
+            BatchNorm running statistics are the same as without it.
         init_cfg: mmengine initialisation config, e.g. ``dict(type='Pretrained', checkpoint=...)``.
 
     Class attributes a subclass sets: ``num_stages`` (number of candidate outputs) and ``size_divisor`` (the
