@@ -12,7 +12,7 @@ import pytest
 import torch.distributed as dist
 from mmengine.config import Config
 
-from spikeformer_mm.engine.cpu_distributed import prepare_cpu_distributed
+from spikeformer_mm.engine.cpu_distributed import prepare_cpu_distributed, release_cpu_distributed
 from spikeformer_mm.engine.data_paths import check_data_paths
 
 REPO = Path(__file__).resolve().parents[1]
@@ -131,8 +131,8 @@ def test_cpu_distributed_initialises_gloo_and_a_device_less_wrapper(monkeypatch)
         prepare_cpu_distributed(cfg)
         assert dist.is_initialized() and dist.get_backend() == 'gloo' and dist.get_world_size() == 1
     finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
+        release_cpu_distributed()  # what tools/train.py and tools/test.py do when the run ends
+    assert not dist.is_initialized()
     assert cfg.env_cfg.dist_cfg.backend == 'gloo'
     assert cfg.model_wrapper_cfg == dict(type='MMDistributedDataParallel', broadcast_buffers=False,
                                          find_unused_parameters=True, device_ids=None)

@@ -13,7 +13,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 import spikeformer_mm  # noqa: F401  (checkpoint fixes; registries resolve lazily)
-from spikeformer_mm.engine.cpu_distributed import prepare_cpu_distributed
+from spikeformer_mm.engine.cpu_distributed import prepare_cpu_distributed, release_cpu_distributed
 from spikeformer_mm.engine.data_paths import check_data_paths
 from spikeformer_mm.engine.runner_config import add_runner_args, load_config
 from spikeformer_mm.utils.cpu_allocator import reuse_freed_cpu_memory
@@ -44,7 +44,10 @@ def main(argv=None) -> dict:
     cfg = build_config(parse_args(argv))
     check_data_paths(cfg, ('test',))
     prepare_cpu_distributed(cfg)
-    return Runner.from_cfg(cfg).test()
+    try:
+        return Runner.from_cfg(cfg).test()
+    finally:
+        release_cpu_distributed()
 
 
 if __name__ == '__main__':

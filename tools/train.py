@@ -12,7 +12,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 import spikeformer_mm  # noqa: F401  (checkpoint fixes; registries resolve lazily)
-from spikeformer_mm.engine.cpu_distributed import prepare_cpu_distributed
+from spikeformer_mm.engine.cpu_distributed import prepare_cpu_distributed, release_cpu_distributed
 from spikeformer_mm.engine.data_paths import check_data_paths
 from spikeformer_mm.engine.runner_config import add_runner_args, load_config
 from spikeformer_mm.utils.cpu_allocator import reuse_freed_cpu_memory
@@ -47,7 +47,10 @@ def main(argv=None) -> Runner:
     check_data_paths(cfg, ('train', 'val'))
     prepare_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg)
-    runner.train()
+    try:
+        runner.train()
+    finally:
+        release_cpu_distributed()
     return runner
 
 

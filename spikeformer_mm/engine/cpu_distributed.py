@@ -34,3 +34,13 @@ def prepare_cpu_distributed(cfg: Config) -> None:
         find_unused_parameters=cfg.get('find_unused_parameters', False))
     wrapper['device_ids'] = None
     cfg.model_wrapper_cfg = wrapper
+
+
+def release_cpu_distributed() -> None:
+    """Destroy the process group, if one is up, before the interpreter exits.
+
+    A gloo process group left to the interpreter's teardown can abort the process after the run has finished
+    ("terminate called without an active exception", exit -6 under torchrun).
+    """
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
