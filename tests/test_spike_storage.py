@@ -1,8 +1,9 @@
 """Spikes saved for backward are kept in 1 byte and restored bit-exactly."""
+import pytest
 import torch
 from torch import nn
 
-from spikeformer_mm.ops import MultiStepLIF, SFANeuron, compact_spike_storage
+from spikeformer_mm.ops import MultiStepLIF, SFANeuron, compact_spike_storage, mark_spikes
 from spikeformer_mm.ops.spike_storage import _pack, _unpack
 
 
@@ -73,3 +74,11 @@ def test_neurons_keep_no_uint8_copy_without_grad():
         spikes = MultiStepLIF()(torch.randn(2, 3, 4))
     owner = spikes if spikes._base is None else spikes._base
     assert not hasattr(owner, '_spikeformer_spike_levels')
+
+
+def test_levels_that_do_not_match_the_spikes_are_rejected():
+    spikes = torch.zeros(2, 3)
+    with pytest.raises(ValueError, match='levels must be a contiguous uint8 tensor with the 6 elements'):
+        mark_spikes(spikes, levels=torch.zeros(2, 3))  # float, not uint8
+    with pytest.raises(ValueError, match='with the 6 elements'):
+        mark_spikes(spikes, levels=torch.zeros(5, dtype=torch.uint8))

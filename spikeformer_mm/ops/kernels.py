@@ -45,7 +45,7 @@ def is_power_of_two(value: float) -> bool:
 
 
 def _div(x: torch.Tensor, divisor: float, exact_reciprocal: bool) -> torch.Tensor:
-    """``x / divisor``, as a multiplication when that is exact (a vector division costs 5-10 multiplications)."""
+    """``x / divisor``, as a multiplication when that is exact (a vector division is much slower on CPU)."""
     return x * (1.0 / divisor) if exact_reciprocal else x / divisor
 
 
@@ -115,8 +115,7 @@ def sfa_forward(x: torch.Tensor, D: int, norm: float, with_mask: bool, with_leve
     """``round_half_up(clamp(x, 0, D)) / norm``, if ``with_mask`` the uint8 mask ``0 <= x <= D`` of the gradient
     window and, if ``with_levels``, the integer levels as uint8 (what autograd keeps of the output).
 
-    Both uint8 tensors are converted from float values: inductor vectorises that, not a bool -> uint8 cast
-    (5x slower on CPU).
+    Both uint8 tensors are converted from float values: inductor vectorises that, not a bool -> uint8 cast.
     """
     levels = torch.floor(x.clamp(0, D) + 0.5)
     inside = ((x >= 0) & (x <= D)).to(x.dtype).to(torch.uint8) if with_mask else None

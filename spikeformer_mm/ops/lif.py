@@ -49,13 +49,14 @@ class _MultiStepLIFFunction(torch.autograd.Function):
     def forward(ctx, x, tau, v_threshold, v_reset, decay_input, detach_reset, alpha, with_levels):
         needs_grad = ctx.needs_input_grad[0]
         keep_h = needs_grad and x.shape[0] > 1
+        exact_reciprocal = is_power_of_two(tau)
         # the kernel sees a plain (non-view) [T, N] tensor: one compiled graph serves every layer shape
         spikes, levels, h = lif_forward_kernel(_flat_time_major(x), tau, v_threshold, v_reset, decay_input,
-                                               with_levels, keep_h, is_power_of_two(tau))
+                                               with_levels, keep_h, exact_reciprocal)
         if needs_grad:
             ctx.save_for_backward(h if keep_h else x)
         ctx.state_is_input = not keep_h
-        ctx.params = (tau, v_threshold, v_reset, decay_input, detach_reset, alpha, is_power_of_two(tau))
+        ctx.params = (tau, v_threshold, v_reset, decay_input, detach_reset, alpha, exact_reciprocal)
         if levels is not None:
             ctx.mark_non_differentiable(levels)
         return spikes.view(x.shape), levels

@@ -3,14 +3,13 @@
 PyTorch allocates CPU tensors with ``malloc``. glibc serves every block above its mmap threshold (32 MB at most)
 with a fresh ``mmap``, which the kernel zero-fills page by page on first touch, and unmaps it again on ``free``.
 A T = 4 step at batch 8 and 224x224 allocates tens of ~100 MB activations, so it spends more time in page faults
-than in many of its convolutions. Measured here (Meta-SpikeFormer 15M, T = 4, batch 8, 2 threads): a training step
-took 13.2 s with glibc's defaults and 8.9 s with freed memory reused, inference 5.4 s and 2.2 s per batch.
+than in many of its convolutions. Measured with ``tools/benchmark.py`` (Meta-SpikeFormer 15M, T = 4, batch 8,
+2 threads): a training step took 18.5 s with glibc's defaults and 10.3 s with freed memory reused.
 
 :func:`reuse_freed_cpu_memory` makes glibc serve large blocks from its heap (``M_MMAP_MAX = 0``) and keep freed
 heap memory (``M_TRIM_THRESHOLD``), so freed blocks are reused: what PyTorch's caching allocator does on a GPU. The
-price is that the process keeps its high-water mark plus some fragmentation (that run: 7.8 GB resident, steady
-from the second step, against 4.6-5.8 GB). ``tools/train.py``, ``tools/test.py`` and the benchmarks call
-it; ``SPIKEFORMER_MALLOC=default`` leaves glibc's defaults alone.
+price is that the process keeps its high-water mark plus some fragmentation. ``tools/train.py``, ``tools/test.py``
+and the benchmarks call it; ``SPIKEFORMER_MALLOC=default`` leaves glibc's defaults alone.
 """
 import ctypes
 import os
