@@ -136,6 +136,30 @@ class TestSFANeuron:
         assert SFANeuron(D=8, norm=1)(torch.tensor([7.5, 9.0, 2.2])).tolist() == [8, 8, 2]
         assert SFANeuron(D=1)(torch.tensor([0.4, 0.5, 3.0])).tolist() == [0, 1, 1]
 
+    @pytest.mark.parametrize('D', [127, 128, 300])  # 127: the largest D whose levels fit the code byte
+    def test_large_ceilings(self, D):
+        x = torch.tensor([-1.0, 0.0, 0.5, D - 0.5, float(D), D + 0.25], requires_grad=True)
+        out = sfa(x, D=D, norm=1)
+        assert out.tolist() == [0, 0, 1, D, D, D]
+        out.sum().backward()
+        assert x.grad.tolist() == [0, 1, 1, 1, 1, 0]
+
+    def test_each_parameter_set_is_compiled_with_its_constants(self):
+        """Parameters are compile-time constants (a graph each); more sets than dynamo's default limit of 8 are
+        still compiled rather than sent back to eager code."""
+        from torch._dynamo.utils import counters
+
+        from spikeformer_mm.ops import kernels
+        if kernels.sfa_forward_kernel.disabled:
+            pytest.skip('torch.compile is off (SPIKEFORMER_COMPILE=0)')
+        x = torch.rand(64) * 6
+        graphs = counters['stats']['unique_graphs']
+        norms = [1.5 + i for i in range(10)]
+        with torch.no_grad():
+            for norm in norms:
+                assert torch.equal(sfa(x, D=5, norm=norm), torch.floor(x.clamp(0, 5) + 0.5) / norm)
+        assert counters['stats']['unique_graphs'] - graphs == len(norms)
+
     @pytest.mark.parametrize('kwargs, message', [(dict(D=0), 'D >= 1'), (dict(D=2.5), 'D >= 1'),
                                                  (dict(D=4, norm=0), 'norm > 0')])
     def test_bad_arguments(self, kwargs, message):

@@ -69,6 +69,16 @@ def test_views_of_spikes_are_stored_as_views_of_the_neurons_own_uint8_levels():
         assert torch.equal(_unpack(packed), view)
 
 
+def test_sfa_code_byte_holds_the_level_above_the_gradient_window_bit():
+    x = torch.tensor([-0.5, 0.0, 0.49, 0.5, 2.5, 3.99, 4.0, 4.7], requires_grad=True)
+    out = SFANeuron(D=4)(x)
+    code = getattr(out if out._base is None else out._base, '_spikeformer_spike_levels')
+    assert code.dtype == torch.uint8
+    assert (code >> 1).tolist() == [0, 0, 0, 1, 3, 4, 4, 4]
+    assert (code & 1).tolist() == [0, 1, 1, 1, 1, 1, 1, 0]
+    assert torch.equal(_unpack(_pack(out)), out)
+
+
 def test_neurons_keep_no_uint8_copy_without_grad():
     with torch.no_grad():
         spikes = MultiStepLIF()(torch.randn(2, 3, 4))
@@ -82,3 +92,5 @@ def test_levels_that_do_not_match_the_spikes_are_rejected():
         mark_spikes(spikes, levels=torch.zeros(2, 3))  # float, not uint8
     with pytest.raises(ValueError, match='with the 6 elements'):
         mark_spikes(spikes, levels=torch.zeros(5, dtype=torch.uint8))
+    with pytest.raises(ValueError, match='level_shift must be in'):
+        mark_spikes(spikes, levels=torch.zeros(2, 3, dtype=torch.uint8), level_shift=8)

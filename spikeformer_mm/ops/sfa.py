@@ -5,34 +5,35 @@ import torch
 from torch import nn
 
 from spikeformer_mm.registry import MODELS
-from .kernels import is_power_of_two, sfa_backward_kernel, sfa_forward_kernel
+from .kernels import SFA_CODE_MAX_D, is_power_of_two, sfa_backward_kernel, sfa_forward_kernel
 from .spike_storage import mark_spikes
 
 
 class _SFAFunction(torch.autograd.Function):
     """``round_half_up(clamp(x, 0, D)) / norm`` with the straight-through gradient ``1/norm`` on [0, D].
 
-    Returns the output and, when ``with_levels``, its integer levels as uint8 (for autograd's storage of the
-    output, see :mod:`.spike_storage`). Saves for backward only the uint8 mask of the gradient window.
+    Returns the output and, when ``with_levels``, the uint8 code that carries its integer levels in bits 1-7 (for
+    autograd's storage of the output, see :mod:`.spike_storage`). Saves for backward only that code, whose bit 0 is
+    the gradient window: 1 byte per element.
     """
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, D: int, norm: float, with_levels: bool):
         # the kernel sees a plain (non-view) flat tensor: one compiled graph serves every layer shape
         needs_grad = ctx.needs_input_grad[0]
-        out, inside, levels = sfa_forward_kernel(x.contiguous().view(-1).detach(), D, norm, needs_grad,
-                                                 with_levels, is_power_of_two(norm))
+        out, code = sfa_forward_kernel(x.contiguous().view(-1).detach(), D, norm, needs_grad or with_levels,
+                                       with_levels, is_power_of_two(norm))
         if needs_grad:
-            ctx.save_for_backward(inside)  # uint8: 1 byte per element kept for backward
+            ctx.save_for_backward(code)
         ctx.norm = norm
-        if levels is not None:
-            ctx.mark_non_differentiable(levels)
-        return out.view(x.shape), levels
+        if with_levels:
+            ctx.mark_non_differentiable(code)
+        return out.view(x.shape), (code if with_levels else None)
 
     @staticmethod
-    def backward(ctx, grad_out: torch.Tensor, grad_levels):
-        inside, = ctx.saved_tensors
-        grad_in = sfa_backward_kernel(grad_out.contiguous().view(-1).detach(), inside, ctx.norm,
+    def backward(ctx, grad_out: torch.Tensor, grad_code):
+        code, = ctx.saved_tensors
+        grad_in = sfa_backward_kernel(grad_out.contiguous().view(-1).detach(), code, ctx.norm,
                                       is_power_of_two(ctx.norm))
         return grad_in.view(grad_out.shape), None, None, None
 
@@ -45,10 +46,10 @@ def sfa(x: torch.Tensor, D: int = 4, norm: Optional[float] = None) -> torch.Tens
 
 
 def _sfa(x: torch.Tensor, D: int, norm: float) -> torch.Tensor:
-    """SFA levels ``/ norm``, tagged for 1-byte storage when autograd may save them (D <= 255)."""
-    compact = D <= 255 and torch.is_grad_enabled()
-    out, levels = _SFAFunction.apply(x, D, norm, compact)
-    return mark_spikes(out, norm, levels) if compact else out
+    """SFA levels ``/ norm``, tagged for 1-byte storage when autograd may save them (D <= 127)."""
+    compact = D <= SFA_CODE_MAX_D and torch.is_grad_enabled()
+    out, code = _SFAFunction.apply(x, D, norm, compact)
+    return mark_spikes(out, norm, code, level_shift=1) if compact else out
 
 
 @MODELS.register_module()

@@ -4,8 +4,8 @@ A convolution after a spiking neuron saves its input (the spikes) for the weight
 outputs with :func:`mark_spikes` (values ``k / norm`` with integer levels ``k``: ``norm=1`` for binary spikes);
 inside :func:`compact_spike_storage`, a saved tensor that is such an output, or a view of one, is stored as uint8
 levels and restored bit-exactly (``k / norm`` in the original dtype, the neuron's own arithmetic) when the
-backward pass needs it. A neuron that already wrote its uint8 levels in its forward pass hands them over with the
-tag, so packing costs no extra pass over the data.
+backward pass needs it. A neuron that already wrote its uint8 levels in its forward pass (or a code byte holding
+them in its upper bits) hands them over with the tag, so packing costs no extra pass over the data.
 """
 import contextlib
 from typing import Optional
@@ -14,14 +14,17 @@ import torch
 
 _NORM_ATTR = '_spikeformer_spike_norm'
 _LEVELS_ATTR = '_spikeformer_spike_levels'
+_SHIFT_ATTR = '_spikeformer_spike_level_shift'
 
 
-def mark_spikes(spikes: torch.Tensor, norm: float = 1.0, levels: Optional[torch.Tensor] = None) -> torch.Tensor:
+def mark_spikes(spikes: torch.Tensor, norm: float = 1.0, levels: Optional[torch.Tensor] = None,
+                level_shift: int = 0) -> torch.Tensor:
     """Tag ``spikes`` (values ``k / norm``, integer ``0 <= k <= 255``) for compact storage; returns it.
 
     The tag goes on the tensor's storage owner (its ``_base`` if it is a view), so every view of it is found.
     ``levels``: the integers ``k`` as a contiguous uint8 tensor with the elements of that (contiguous) owner in
     order, if the neuron already has them; saved views of ``spikes`` are then stored as the matching views of it.
+    ``level_shift``: ``levels`` holds ``k << level_shift`` plus other bits below, which are dropped on restoring.
     """
     base = spikes if spikes._base is None else spikes._base
     setattr(base, _NORM_ATTR, float(norm))
@@ -30,7 +33,10 @@ def mark_spikes(spikes: torch.Tensor, norm: float = 1.0, levels: Optional[torch.
                 levels.is_contiguous() and base.is_contiguous()):
             raise ValueError(f'levels must be a contiguous uint8 tensor with the {base.numel()} elements of the '
                              f'contiguous spikes, got {levels.dtype} {tuple(levels.shape)}')
+        if not 0 <= level_shift < 8:
+            raise ValueError(f'level_shift must be in [0, 8), got {level_shift}')
         setattr(base, _LEVELS_ATTR, levels.view(base.shape))
+        setattr(base, _SHIFT_ATTR, level_shift)
     return spikes
 
 
@@ -42,15 +48,18 @@ def _pack(tensor: torch.Tensor):
     levels = getattr(base, _LEVELS_ATTR, None)
     if levels is not None:  # the neuron's own uint8 levels, viewed as ``tensor`` views its owner
         offset = tensor.storage_offset() - base.storage_offset()
-        return levels.as_strided(tensor.size(), tensor.stride(), offset), norm, tensor.dtype
+        view = levels.as_strided(tensor.size(), tensor.stride(), offset)
+        return view, norm, tensor.dtype, getattr(base, _SHIFT_ATTR)
     levels = tensor if norm == 1.0 else torch.round(tensor * norm)
-    return levels.to(torch.uint8), norm, tensor.dtype
+    return levels.to(torch.uint8), norm, tensor.dtype, 0
 
 
 def _unpack(packed):
     if isinstance(packed, torch.Tensor):
         return packed
-    levels, norm, dtype = packed
+    levels, norm, dtype, shift = packed
+    if shift:
+        levels = levels >> shift
     return levels.to(dtype) if norm == 1.0 else levels.to(dtype) / norm
 
 
