@@ -205,11 +205,37 @@ def test_benchmark_tool_end_to_end(tmp_path):
     assert '| 1 | SNN / ANN |' in proc.stdout and '| 2 / 1 | SNN |' in proc.stdout
 
 
+def test_rounds_alternate_the_models_and_report_medians(tmp_path, monkeypatch):
+    """``--rounds 3``: SNN, twin | twin, SNN | SNN, twin per T; figures are medians over the rounds."""
+    benchmark = load_tool('benchmark')
+    calls = []
+
+    def fake_worker(args, model, T):
+        calls.append((model, T))
+        step = len(calls)  # drifts upwards, as a slowing machine would
+        return dict(train_step_s=float(step), infer_images_per_s=10.0 / step, peak_mem_mb=100.0 * T + step,
+                    resident_mem_mb=1.0, params=5, task='classifier', cpu_allocator='default',
+                    neuron_backend='none')
+
+    monkeypatch.setattr(benchmark, 'run_worker', fake_worker)
+    args = benchmark.parse_args([str(tiny_classifier_config(tmp_path, META_15M)), '--T', '1', '4',
+                                 '--rounds', '3', '--device', 'cpu'])
+    report = benchmark.benchmark(args)
+    assert calls == [('snn', 1), ('ann', 1), ('ann', 1), ('snn', 1), ('snn', 1), ('ann', 1),
+                     ('snn', 4), ('ann', 4), ('ann', 4), ('snn', 4), ('snn', 4), ('ann', 4)]
+    t1 = report['results'][0]
+    assert [r['train_step_s'] for r in t1['snn']['rounds']] == [1, 4, 5]
+    assert (t1['snn']['train_step_s'], t1['ann']['train_step_s']) == (4, 3)
+    assert t1['ratios']['train_step'] == pytest.approx(4 / 3)
+    assert report['rounds'] == 3 and 'median of 3 alternating rounds' in benchmark.format_report(report)
+
+
 def test_benchmark_tool_rejects_bad_settings(tmp_path, capsys):
     benchmark = load_tool('benchmark')
     config = tiny_classifier_config(tmp_path, META_15M)
     for argv, message in (([str(tmp_path / 'none.py')], 'config file not found'),
                           ([str(config), '--warmup', '0'], '--warmup must be >= 1'),
+                          ([str(config), '--rounds', '0'], '--rounds must be >= 1'),
                           ([str(config), '--T', '1', '1'], '--T takes distinct time-step counts >= 1'),
                           ([str(config), '--resolution', '1', '2', '3'], '--resolution takes one or two')):
         with pytest.raises(SystemExit):

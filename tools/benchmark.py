@@ -1,7 +1,7 @@
 """Speed and memory of a spiking model against its ANN twin, at one or more time-step counts.
 
     python tools/benchmark.py CONFIG [--T 1 4] [--batch 8] [--resolution 224 [W]] [--threads 2]
-                              [--warmup 2] [--repeats 5] [--device auto|cpu|cuda] [--json FILE]
+                              [--warmup 2] [--repeats 5] [--rounds 1] [--device auto|cpu|cuda] [--json FILE]
                               [--cfg-options k=v ...]
 
 CONFIG is a classifier (mmpretrain), detector (mmdet) or segmentor (mmseg) config. For every T, the spiking model
@@ -18,6 +18,9 @@ are each measured in a fresh subprocess (``--threads`` intra-op threads) on a ra
   (:mod:`spikeformer_mm.utils.cpu_allocator`).
 
 Each figure is the median of ``--repeats`` runs after ``--warmup`` runs (which also absorb ``torch.compile``).
+``--rounds N`` measures every (model, T) in N subprocesses, the SNN and its twin alternating (SNN first in odd
+rounds, the twin first in even ones), and reports the median over rounds: a machine whose speed drifts between
+subprocesses then weighs on both models alike.
 The printed table and ``--json`` give the figures, the SNN/ANN ratios and each T's ratios to T=1, as costs:
 ``inference`` ratios compare time per image, so 1.05 means 5% slower.
 """
@@ -60,6 +63,8 @@ def parse_args(argv=None):
     parser.add_argument('--threads', type=int, default=2, help='intra-op threads (default: 2)')
     parser.add_argument('--warmup', type=int, default=2, help='untimed runs before measuring (default: 2)')
     parser.add_argument('--repeats', type=int, default=5, help='measured runs; figures are medians (default: 5)')
+    parser.add_argument('--rounds', type=int, default=1,
+                        help='subprocesses per model and T, SNN and twin alternating; medians (default: 1)')
     parser.add_argument('--device', choices=['auto', 'cpu', 'cuda'], default='auto',
                         help='auto: cuda if torch sees a GPU, else cpu')
     parser.add_argument('--json', metavar='FILE', help='also write the results to FILE as JSON')
@@ -80,7 +85,7 @@ def check_args(parser, args):
     if len(args.resolution) > 2 or min(args.resolution) < 1:
         parser.error(f'--resolution takes one or two positive sizes (H [W]), got {args.resolution}')
     args.resolution = args.resolution * 2 if len(args.resolution) == 1 else args.resolution
-    for name in ('batch', 'threads', 'repeats'):
+    for name in ('batch', 'threads', 'repeats', 'rounds'):
         if getattr(args, name) < 1:
             parser.error(f'--{name} must be >= 1, got {getattr(args, name)}')
     if args.warmup < 1:
@@ -187,16 +192,30 @@ def machine_description(device: str) -> str:
     return f'{cpu}, {os.cpu_count()} cores'
 
 
+FIGURES = ('train_step_s', 'infer_images_per_s', 'peak_mem_mb', 'resident_mem_mb')
+
+
+def median_over_rounds(rounds: list) -> dict:
+    """One model's figures: the median of each over the rounds; every round's figures under ``'rounds'``."""
+    combined = dict(rounds[0])
+    combined.update({name: statistics.median(r[name] for r in rounds) for name in FIGURES})
+    combined['rounds'] = [{name: r[name] for name in FIGURES} for r in rounds]
+    return combined
+
+
 def benchmark(args) -> dict:
     args.device = resolve_device(args.device)
     results = []
     for T in args.T:
-        entry = dict(T=T)
-        for model in MODELS:
-            entry[model] = figures = run_worker(args, model, T)
-            print(f"{model} at T={T}: train step {figures['train_step_s']:.3f} s, "
-                  f"{figures['infer_images_per_s']:.2f} images/s, {figures['peak_mem_mb']:.0f} MB",
-                  file=sys.stderr, flush=True)
+        rounds = {model: [] for model in MODELS}
+        for index in range(args.rounds):
+            for model in (MODELS if index % 2 == 0 else MODELS[::-1]):
+                rounds[model].append(run_worker(args, model, T))
+                figures = rounds[model][-1]
+                print(f"{model} at T={T}, round {index + 1}/{args.rounds}: train step "
+                      f"{figures['train_step_s']:.3f} s, {figures['infer_images_per_s']:.2f} images/s, "
+                      f"{figures['peak_mem_mb']:.0f} MB", file=sys.stderr, flush=True)
+        entry = dict(T=T, **{model: median_over_rounds(rounds[model]) for model in MODELS})
         entry['ratios'] = cost_ratios(entry['snn'], entry['ann'])
         results.append(entry)
     t1 = next((entry for entry in results if entry['T'] == 1), None)
@@ -207,7 +226,7 @@ def benchmark(args) -> dict:
         neuron_backend=results[0]['snn']['neuron_backend'], cpu_allocator=results[0]['snn']['cpu_allocator'],
         threads=args.threads, batch=args.batch,
         resolution=args.resolution, warmup=args.warmup,
-        repeats=args.repeats, machine=machine_description(args.device), torch=torch.__version__,
+        repeats=args.repeats, rounds=args.rounds, machine=machine_description(args.device), torch=torch.__version__,
         date=datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC'),
         results=results, time_scaling=time_scaling)
 
@@ -216,7 +235,8 @@ def format_report(report: dict) -> str:
     height, width = report['resolution']
     lines = [f"{report['config']}: {report['task']}, batch {report['batch']}, {height}x{width}, "
              f"{report['device']} ({report['threads']} threads), median of {report['repeats']} after "
-             f"{report['warmup']} warm-up",
+             f"{report['warmup']} warm-up" + (f", median of {report['rounds']} alternating rounds"
+                                             if report['rounds'] > 1 else ''),
              f"machine: {report['machine']}; torch {report['torch']}; {report['date']}",
              f"spiking neurons: {report['neuron_backend']}; CPU allocator: {report['cpu_allocator']}", '',
              '| T | model | train step (s) | inference (img/s) | train-step memory (MB) |',
