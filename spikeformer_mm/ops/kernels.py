@@ -149,7 +149,16 @@ def sfa_backward(grad: torch.Tensor, code: torch.Tensor, norm: float, norm_is_po
     return _div(grad * (code & 1).to(grad.dtype), norm, norm_is_power_of_two)
 
 
+def restore_levels(code: torch.Tensor, level_shift: int, norm: float, dtype: torch.dtype,
+                   norm_is_power_of_two: bool) -> torch.Tensor:
+    """uint8 ``code`` (any strides) -> ``(code >> level_shift) / norm`` in ``dtype``: the neuron's own output values,
+    by the forward kernels' arithmetic, in one pass (eager code takes a pass per operation)."""
+    levels = (code >> level_shift if level_shift else code).to(dtype)
+    return _div(levels, norm, norm_is_power_of_two)
+
+
 lif_forward_kernel = MaybeCompiled(lif_forward)
 lif_backward_kernel = MaybeCompiled(lif_backward)
 sfa_forward_kernel = MaybeCompiled(sfa_forward)
 sfa_backward_kernel = MaybeCompiled(sfa_backward)
+restore_levels_kernel = MaybeCompiled(restore_levels)

@@ -12,6 +12,8 @@ from typing import Optional
 
 import torch
 
+from .kernels import is_power_of_two, restore_levels_kernel
+
 _NORM_ATTR = '_spikeformer_spike_norm'
 _LEVELS_ATTR = '_spikeformer_spike_levels'
 _SHIFT_ATTR = '_spikeformer_spike_level_shift'
@@ -58,9 +60,9 @@ def _unpack(packed):
     if isinstance(packed, torch.Tensor):
         return packed
     levels, norm, dtype, shift = packed
-    if shift:
-        levels = levels >> shift
-    return levels.to(dtype) if norm == 1.0 else levels.to(dtype) / norm
+    if shift == 0 and norm == 1.0:  # binary spikes: a single cast
+        return levels.to(dtype)
+    return restore_levels_kernel(levels, shift, norm, dtype, is_power_of_two(norm))
 
 
 @contextlib.contextmanager
