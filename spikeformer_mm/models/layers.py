@@ -8,7 +8,7 @@ import torch
 from mmcv.cnn.bricks import DropPath
 from torch import nn
 
-from spikeformer_mm.ops import SFANeuron, build_neuron, spike_driven_forward
+from spikeformer_mm.ops import RecomputableBatchNorm2d, SFANeuron, build_neuron, spike_driven_forward
 
 
 def fold_time(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -44,7 +44,7 @@ class SpikeConvBN(nn.Module):
         self.neuron = build_neuron(neuron_cfg) if neuron_cfg is not None else None
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, groups=groups,
                               bias=bias)
-        self.bn = nn.BatchNorm2d(out_channels)
+        self.bn = RecomputableBatchNorm2d(out_channels)  # a following LIF keeps none of its output
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.neuron is not None:

@@ -1,4 +1,5 @@
 """Spike-neuron ops shared by every backbone, neck and head."""
+from .batch_norm import RecomputableBatchNorm2d
 from .builder import build_neuron
 from .lif import MultiStepLIF
 from .sfa import SFANeuron, sfa
@@ -6,4 +7,4 @@ from .spike_expansion import expand_to_spikes, spike_driven_forward
 from .spike_storage import compact_spike_storage, mark_spikes
 
 __all__ = ['MultiStepLIF', 'SFANeuron', 'sfa', 'expand_to_spikes', 'spike_driven_forward', 'build_neuron',
-           'compact_spike_storage', 'mark_spikes']
+           'compact_spike_storage', 'mark_spikes', 'RecomputableBatchNorm2d']

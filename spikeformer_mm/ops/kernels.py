@@ -8,6 +8,7 @@ about as much as a ReLU. Compilation happens on first use per time-step count an
 import math
 import os
 import warnings
+from typing import Optional
 
 import torch
 
@@ -70,42 +71,49 @@ def _charge(v: torch.Tensor, x_t: torch.Tensor, tau: float, v_reset: float, deca
 
 
 def lif_forward(x: torch.Tensor, tau: float, v_threshold: float, v_reset: float, decay_input: bool,
-                with_levels: bool, keep_h: bool, tau_is_power_of_two: bool):
-    """``x [T, ...]`` -> spikes ``[T, ...]`` (x's dtype), the spikes as uint8 if ``with_levels`` (what autograd
-    keeps of them, see :mod:`.spike_storage`) and the charged membrane ``H [T, ...]`` if ``keep_h``.
+                with_levels: bool, tau_is_power_of_two: bool):
+    """``x [T, ...]`` -> spikes ``[T, ...]`` (x's dtype) and the spikes as uint8 if ``with_levels`` (what autograd
+    keeps of them, see :mod:`.spike_storage`).
 
     The uint8 spikes are converted from the float ones: inductor vectorises that, not a bool -> uint8 cast.
     """
     v = torch.full_like(x[0], v_reset, dtype=torch.float32)
-    spikes, charged = [], []
+    spikes = []
     for t in range(x.shape[0]):
         h = _charge(v, x[t], tau, v_reset, decay_input, tau_is_power_of_two)
         fired = h >= v_threshold
         spikes.append(fired.to(x.dtype))
-        if keep_h:
-            charged.append(h)
         v = torch.where(fired, v_reset, h)
     spikes = torch.stack(spikes)
-    return (spikes, spikes.to(torch.uint8) if with_levels else None,
-            torch.stack(charged) if keep_h else None)
+    return spikes, spikes.to(torch.uint8) if with_levels else None
 
 
-def lif_backward(grad_spikes: torch.Tensor, state: torch.Tensor, state_is_input: bool, tau: float,
-                 v_threshold: float, v_reset: float, decay_input: bool, detach_reset: bool, alpha: float,
-                 tau_is_power_of_two: bool) -> torch.Tensor:
-    """Gradient w.r.t. ``x`` through time, with the sigmoid surrogate ``dS/dH = a*sig(a(H-th))*(1-sig(a(H-th)))``.
+def batch_norm_transform(x: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """``x * scale + shift`` (per-channel ``scale``/``shift`` broadcast over ``x``): a BatchNorm's training output.
 
-    ``state`` is the charged membrane ``H`` or, with ``state_is_input``, the input ``x``, from which ``H`` is
-    recomputed by the forward pass's own arithmetic (the same spikes and resets).
+    A multiplication, then an addition (inductor emits no fused multiply-add): :func:`lif_backward` repeats it
+    to recompute the output bit-exactly from the BatchNorm's input.
     """
-    if state_is_input:
-        v = torch.full_like(state[0], v_reset, dtype=torch.float32)
-        charged = []
-        for t in range(state.shape[0]):
-            charged.append(_charge(v, state[t], tau, v_reset, decay_input, tau_is_power_of_two))
-            v = torch.where(charged[-1] >= v_threshold, v_reset, charged[-1])
-    else:
-        charged = [state[t] for t in range(state.shape[0])]
+    return x * scale + shift
+
+
+def lif_backward(grad_spikes: torch.Tensor, x: torch.Tensor, scale: Optional[torch.Tensor],
+                 shift: Optional[torch.Tensor], tau: float, v_threshold: float, v_reset: float, decay_input: bool,
+                 detach_reset: bool, alpha: float, tau_is_power_of_two: bool) -> torch.Tensor:
+    """Gradient w.r.t. the input through time, with the sigmoid surrogate
+    ``dS/dH = a*sig(a(H-th))*(1-sig(a(H-th)))``.
+
+    The charged membrane ``H`` is recomputed from the input ``x`` by the forward pass's own arithmetic (the same
+    spikes and resets): reading ``x`` costs what reading a saved ``H`` would, and the forward pass writes nothing
+    but spikes. With ``scale``/``shift``, ``x`` is a BatchNorm's input and the neuron's input is
+    ``x * scale + shift`` (:func:`batch_norm_transform`).
+    """
+    v = torch.full_like(x[0], v_reset, dtype=torch.float32)
+    charged = []
+    for t in range(x.shape[0]):
+        x_t = x[t] if scale is None else batch_norm_transform(x[t], scale, shift)
+        charged.append(_charge(v, x_t, tau, v_reset, decay_input, tau_is_power_of_two))
+        v = torch.where(charged[-1] >= v_threshold, v_reset, charged[-1])
     carry = torch.zeros_like(charged[0])
     grads = []
     for t in range(len(charged) - 1, -1, -1):
@@ -162,3 +170,4 @@ lif_backward_kernel = MaybeCompiled(lif_backward)
 sfa_forward_kernel = MaybeCompiled(sfa_forward)
 sfa_backward_kernel = MaybeCompiled(sfa_backward)
 restore_levels_kernel = MaybeCompiled(restore_levels)
+batch_norm_transform_kernel = MaybeCompiled(batch_norm_transform)

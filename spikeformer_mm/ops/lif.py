@@ -6,6 +6,7 @@ from spikingjelly.activation_based import functional, surrogate
 from torch import nn
 
 from spikeformer_mm.registry import MODELS
+from .batch_norm import bn_source_of
 from .kernels import is_power_of_two, lif_backward_kernel, lif_forward_kernel
 from .spike_storage import mark_spikes
 
@@ -41,21 +42,20 @@ def _select_spikingjelly_cuda_implementation(backend: str) -> None:
 class _MultiStepLIFFunction(torch.autograd.Function):
     """Fused multi-step LIF -> (spikes, the same spikes as uint8 when ``with_levels``, else None).
 
-    Saves for backward only what it needs: at T = 1 the input (the membrane is recomputed from it in the backward
-    kernel, so the forward writes nothing but spikes), at T > 1 the charged membrane.
+    Saves for backward only what recomputes the membrane: its input or, when the input is the training output
+    of a :class:`~spikeformer_mm.ops.RecomputableBatchNorm2d`, that BatchNorm's input (which the BatchNorm keeps
+    anyway) and two ``[C]`` vectors. The forward pass writes nothing but spikes.
     """
 
     @staticmethod
     def forward(ctx, x, tau, v_threshold, v_reset, decay_input, detach_reset, alpha, with_levels):
-        needs_grad = ctx.needs_input_grad[0]
-        keep_h = needs_grad and x.shape[0] > 1
         exact_reciprocal = is_power_of_two(tau)
         # the kernel sees a plain (non-view) [T, N] tensor: one compiled graph serves every layer shape
-        spikes, levels, h = lif_forward_kernel(_flat_time_major(x), tau, v_threshold, v_reset, decay_input,
-                                               with_levels, keep_h, exact_reciprocal)
-        if needs_grad:
-            ctx.save_for_backward(h if keep_h else x)
-        ctx.state_is_input = not keep_h
+        spikes, levels = lif_forward_kernel(_flat_time_major(x), tau, v_threshold, v_reset, decay_input,
+                                            with_levels, exact_reciprocal)
+        if ctx.needs_input_grad[0]:
+            bn_source = bn_source_of(x)
+            ctx.save_for_backward(*(bn_source or (x, None, None)))
         ctx.params = (tau, v_threshold, v_reset, decay_input, detach_reset, alpha, exact_reciprocal)
         if levels is not None:
             ctx.mark_non_differentiable(levels)
@@ -63,9 +63,11 @@ class _MultiStepLIFFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_spikes, grad_levels):
-        state, = ctx.saved_tensors
-        grad_x = lif_backward_kernel(_flat_time_major(grad_spikes), _flat_time_major(state), ctx.state_is_input,
-                                     *ctx.params)
+        x, scale, shift = ctx.saved_tensors
+        if scale is None:  # the neuron's own input, as a plain [T, N] tensor
+            x = _flat_time_major(x)
+        # grad_spikes in the layout of x: [T, N], or [T, B, C, HW] for a BatchNorm's input
+        grad_x = lif_backward_kernel(grad_spikes.contiguous().view(x.shape).detach(), x, scale, shift, *ctx.params)
         return grad_x.view(grad_spikes.shape), None, None, None, None, None, None, None
 
 
@@ -89,8 +91,10 @@ class MultiStepLIF(nn.Module):
     Backends: on CUDA tensors ``'auto'`` runs spikingjelly 2.x's multi-step LIF op, which picks its native CUDA or
     triton kernel (``'cuda'``/``'triton'`` pin one; spikingjelly 2.x has no cupy kernels); on CPU, and with
     ``backend='torch'`` anywhere, a fused PyTorch kernel (``torch.compile``d, exact) that writes the spikes and their
-    uint8 copy for autograd's storage in one pass and keeps only the input (T = 1) or the charged membrane (T > 1)
-    for the backward pass. Both compute the same dynamics.
+    uint8 copy for autograd's storage in one pass and keeps only its input for the backward pass (which recomputes
+    the membrane), or nothing of its own when the input comes from a
+    :class:`~spikeformer_mm.ops.RecomputableBatchNorm2d` (it recomputes the input from the BatchNorm's). Both
+    compute the same dynamics.
 
     Shapes: input ``[T, ...]`` (T >= 1, at least 2-D) -> binary spikes ``[T, ...]`` of the input's dtype.
     """

@@ -22,6 +22,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from spikeformer_mm.ops import compact_spike_storage
+from spikeformer_mm.ops.batch_norm import forget_bn_source
 from ..layers import SpikeConvBN
 
 
@@ -203,7 +204,8 @@ class BaseSpikingBackbone(BaseModule):
         else:
             units = [stage]
         for unit in units:
-            x = checkpoint_module(unit)(x)
+            # the recomputation sees an untagged copy of the unit's input: the first pass must not use the tag
+            x = forget_bn_source(checkpoint_module(unit)(x))
         return x
 
     def _freeze_stages(self) -> None:

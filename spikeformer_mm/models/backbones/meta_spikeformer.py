@@ -22,7 +22,7 @@ from typing import Optional, Sequence, Union
 import torch
 from torch import nn
 
-from spikeformer_mm.ops import build_neuron
+from spikeformer_mm.ops import RecomputableBatchNorm2d, build_neuron
 from spikeformer_mm.registry import MODELS
 from ..layers import ChannelConv, SpikeConvBN, SpikeMatMul, SpikeMLP, TimeDropPath, fold_time
 from .base_spiking_backbone import BaseSpikingBackbone
@@ -120,7 +120,7 @@ class RepConvBN(nn.Sequential):
     def __init__(self, channels: int):
         super().__init__()
         self.conv = RepConv(channels, channels)
-        self.bn = nn.BatchNorm2d(channels)
+        self.bn = RecomputableBatchNorm2d(channels)  # the q/k/v neurons keep none of its output
 
 
 class SpikeDrivenSelfAttention(nn.Module):

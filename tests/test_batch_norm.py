@@ -1,0 +1,104 @@
+"""RecomputableBatchNorm2d: BatchNorm2d's results, and a following LIF that keeps none of its output."""
+import pytest
+import torch
+from torch import nn
+
+from spikeformer_mm.ops import MultiStepLIF, RecomputableBatchNorm2d
+from spikeformer_mm.ops.batch_norm import bn_source_of
+
+
+def _pair(momentum=0.1, affine=True, channels=6):
+    torch.manual_seed(0)
+    stock = nn.BatchNorm2d(channels, momentum=momentum, affine=affine)
+    if affine:
+        with torch.no_grad():
+            stock.weight.uniform_(0.5, 1.5)
+            stock.bias.uniform_(-0.5, 0.5)
+    ours = RecomputableBatchNorm2d(channels, momentum=momentum, affine=affine)
+    ours.load_state_dict(stock.state_dict())
+    return stock, ours
+
+
+@pytest.mark.parametrize('momentum, affine', [(0.1, True), (None, True), (0.3, False)])
+def test_training_matches_stock_batchnorm(momentum, affine):
+    stock, ours = _pair(momentum, affine)
+    x = torch.randn(8, 6, 5, 7) * 3 + 1
+    grad = torch.randn_like(x)
+    results = []
+    for module in (stock, ours):
+        xi = x.clone().requires_grad_()
+        for _ in range(2):  # the second step checks running statistics and the cumulative average
+            out = module(xi)
+        out.backward(grad)
+        params = [p.grad for p in module.parameters()]
+        results.append((out, xi.grad, params, module.state_dict()))
+    (out_s, gx_s, gp_s, sd_s), (out_o, gx_o, gp_o, sd_o) = results
+    torch.testing.assert_close(out_o, out_s, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(gx_o, gx_s, rtol=1e-4, atol=1e-5)
+    for g_o, g_s in zip(gp_o, gp_s):
+        torch.testing.assert_close(g_o, g_s, rtol=1e-4, atol=1e-5)
+    assert sd_o.keys() == sd_s.keys()
+    for key in sd_s:
+        torch.testing.assert_close(sd_o[key], sd_s[key], rtol=1e-5, atol=1e-6, msg=key)
+    assert sd_o['num_batches_tracked'].item() == 2
+
+
+def test_evaluation_and_no_grad_are_the_stock_layer_bit_for_bit():
+    stock, ours = _pair()
+    x = torch.randn(4, 6, 9, 9)
+    assert torch.equal(ours.eval()(x), stock.eval()(x))
+    stock.train(), ours.train()
+    with torch.no_grad():
+        assert torch.equal(ours(x), stock(x))
+    assert bn_source_of(ours(x).view(2, 2, 6, 9, 9)) is not None  # training with grad: tagged
+
+
+def _lif_after_bn(T, untag, modify_in_place=False):
+    """Gradients of ``sum(LIF(BN(conv_out)) * w)`` and the bytes autograd keeps, ``[T, 2, 6, 8, 8]``."""
+    torch.manual_seed(0)
+    bn = RecomputableBatchNorm2d(6)
+    with torch.no_grad():
+        bn.weight.uniform_(0.5, 2.0)
+        bn.bias.uniform_(0.0, 1.0)
+    x = torch.randn(T * 2, 6, 8, 8, requires_grad=True)
+    weights = torch.randn(T, 2, 6, 8, 8)
+    saved = {}
+
+    def pack(t):
+        saved[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        y = bn(x * 1.0).view(T, 2, 6, 8, 8)
+        if untag:
+            y = y.clone()
+        if modify_in_place:
+            y.mul_(1.0)
+        spikes = MultiStepLIF()(y)
+    (spikes * weights).sum().backward()
+    return spikes, x.grad, bn.weight.grad, sum(saved.values())
+
+
+@pytest.mark.parametrize('T', [1, 4])
+def test_lif_recomputes_its_batchnorm_input_bit_exactly(T):
+    spikes, grad_x, grad_w, kept = _lif_after_bn(T, untag=False)
+    spikes_ref, grad_x_ref, grad_w_ref, kept_ref = _lif_after_bn(T, untag=True)
+    assert spikes.sum() > 0 and (1 - spikes).sum() > 0
+    assert torch.equal(spikes, spikes_ref)
+    assert torch.equal(grad_x, grad_x_ref) and torch.equal(grad_w, grad_w_ref)
+    assert kept_ref - kept == T * 2 * 6 * 8 * 8 * 4 - 2 * 6 * 4  # its own float copy, for two [C] vectors
+
+
+def test_in_place_change_after_batchnorm_falls_back_to_keeping_the_input():
+    _, grad_x, _, kept = _lif_after_bn(4, untag=False, modify_in_place=True)
+    _, grad_x_ref, _, kept_ref = _lif_after_bn(4, untag=True)
+    assert torch.equal(grad_x, grad_x_ref)
+    assert kept == kept_ref
+
+
+def test_partial_views_are_not_recomputed():
+    bn = RecomputableBatchNorm2d(6).train()
+    y = bn(torch.randn(4, 6, 3, 3, requires_grad=True)).view(2, 2, 6, 3, 3)
+    assert bn_source_of(y) is not None
+    assert bn_source_of(y[:1]) is None
+    assert bn_source_of(y.transpose(0, 1)) is None
