@@ -56,8 +56,7 @@ class RecomputableBatchNorm2d(nn.BatchNorm2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self.training and torch.is_grad_enabled() and x.device.type == 'cpu' and x.dim() == 4
                 and x.dtype == torch.float32):
-            return super().forward(x)
-        self._check_input_dim(x)
+            return super().forward(x)  # also raises the stock error for a non-4-D input
         momentum = 0.0 if self.momentum is None else self.momentum
         if self.track_running_stats and self.num_batches_tracked is not None:
             self.num_batches_tracked.add_(1)
