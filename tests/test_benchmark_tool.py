@@ -7,6 +7,7 @@ import importlib.util
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +21,7 @@ from torch import nn
 
 from spikeformer_mm.ops import MultiStepLIF, SFANeuron
 from spikeformer_mm.utils import SPIKING_NEURONS, ann_twin
-from spikeformer_mm.utils.measure import call_peak_memory_mb, interleaved_median_seconds, median_seconds
+from spikeformer_mm.utils.measure import call_peak_memory_mb, interleaved_median_seconds
 from spikeformer_mm.utils.synthetic_batch import synthetic_batch, task_of
 
 REPO = Path(__file__).resolve().parents[1]
@@ -119,7 +120,7 @@ def test_interleaved_timing_alternates_the_functions_after_warm_up():
     assert calls == ['a', 'a', 'b', 'b'] + ['a', 'b'] * 3
     assert len(medians) == 2 and all(m >= 0 for m in medians)
     with pytest.raises(ValueError, match='need warmup >= 0 and repeats >= 1, got warmup=1, repeats=0'):
-        median_seconds(lambda: None, warmup=1, repeats=0)
+        interleaved_median_seconds([lambda: None], warmup=1, repeats=0)
 
 
 def test_task_comes_from_the_default_scope():
@@ -145,13 +146,16 @@ def test_measure_trains_detectors_and_segmentors_on_synthetic_batches(tmp_path, 
     benchmark = load_tool('benchmark')
     spec = dict(config=str(config), cfg_options={}, model='snn', T=1, batch=2, resolution=[32, 48],
                 threads=one_thread, warmup=1, repeats=1, device='cpu')
-    result = benchmark.measure(spec)
-    assert result['task'] == which
-    assert result['train_step_s'] > 0 and result['infer_images_per_s'] > 0 and result['peak_mem_mb'] > 0
-    assert 'SFANeuron' in result['neuron_backend']
-    twin = benchmark.measure(dict(spec, model='ann'))
-    assert twin['params'] == result['params']
-    assert twin['neuron_backend'] == 'none (no spiking neuron)'
+    snn = benchmark.Measurement(spec)
+    assert snn.figures['task'] == which and snn.figures['peak_mem_mb'] > 0
+    assert 'SFANeuron' in snn.figures['neuron_backend']
+    assert snn.seconds('train') > 0 and snn.seconds('infer') > 0
+    assert not snn.model.training and snn.seconds('train') > 0 and snn.model.training
+    with pytest.raises(ValueError, match="phase must be one of \\('infer', 'train'\\), got 'test'"):
+        snn.seconds('test')
+    twin = benchmark.Measurement(dict(spec, model='ann'))
+    assert twin.figures['params'] == snn.figures['params']
+    assert twin.figures['neuron_backend'] == 'none (no spiking neuron)'
 
 
 def test_neuron_backend_report_follows_the_implementation_selection(monkeypatch):
@@ -171,7 +175,7 @@ def test_neuron_backend_report_follows_the_implementation_selection(monkeypatch)
 
 
 def test_benchmark_tool_end_to_end(tmp_path):
-    """tools/benchmark.py on a tiny Meta-SpikeFormer at T=1 and T=2: four subprocesses, table and JSON."""
+    """tools/benchmark.py on a tiny Meta-SpikeFormer at T=1 and T=2: four worker subprocesses, table and JSON."""
     config = tiny_classifier_config(tmp_path, META_15M)
     out = tmp_path / 'bench.json'
     env = dict(os.environ, SPIKEFORMER_COMPILE='0')
@@ -193,41 +197,74 @@ def test_benchmark_tool_end_to_end(tmp_path):
             assert figures['train_step_s'] > 0 and figures['infer_images_per_s'] > 0
             assert figures['peak_mem_mb'] > 0
         assert entry['snn']['params'] == entry['ann']['params']
-        assert entry['ratios'] == pytest.approx(dict(
-            train_step=entry['snn']['train_step_s'] / entry['ann']['train_step_s'],
-            inference=entry['ann']['infer_images_per_s'] / entry['snn']['infer_images_per_s'],
+        snn, ann = entry['snn']['rounds'][0]['seconds'], entry['ann']['rounds'][0]['seconds']
+        assert len(snn['train']) == len(snn['infer']) == 2
+        assert entry['ratios'] == pytest.approx(dict(  # paired: calls of the same turn
+            train_step=statistics.median(s / a for s, a in zip(snn['train'], ann['train'])),
+            inference=statistics.median(s / a for s, a in zip(snn['infer'], ann['infer'])),
             memory=entry['snn']['peak_mem_mb'] / entry['ann']['peak_mem_mb']))
+        assert entry['snn']['train_step_s'] == pytest.approx(statistics.median(snn['train']))
+        assert entry['snn']['infer_images_per_s'] == pytest.approx(2 / statistics.median(snn['infer']))
     (scaling,) = report['time_scaling']
     t1, t2 = report['results']
     assert scaling['T'] == 2
-    assert scaling['snn']['train_step'] == pytest.approx(t2['snn']['train_step_s'] / t1['snn']['train_step_s'])
+    assert scaling['snn']['train_step'] == pytest.approx(statistics.median(
+        b / a for a, b in zip(t1['snn']['rounds'][0]['seconds']['train'], t2['snn']['rounds'][0]['seconds']['train'])))
     assert t2['snn']['peak_mem_mb'] > t1['snn']['peak_mem_mb']  # twice the activations
     assert '| 1 | SNN / ANN |' in proc.stdout and '| 2 / 1 | SNN |' in proc.stdout
 
 
-def test_rounds_alternate_the_models_and_report_medians(tmp_path, monkeypatch):
-    """``--rounds 3``: SNN, twin | twin, SNN | SNN, twin per T; figures are medians over the rounds."""
+def test_workers_take_turns_and_ratios_pair_calls_of_the_same_turn(tmp_path, monkeypatch):
+    """Per round: every (model, T) worker sets up in turn, then each repeat times one call of every worker,
+    starting one further on; a machine that slows down turn by turn leaves the paired ratios exact."""
     benchmark = load_tool('benchmark')
-    calls = []
+    log, clock = [], iter(range(1, 1000))
+    cost = {('snn', 1): 1.1, ('ann', 1): 1.0, ('snn', 4): 4.4, ('ann', 4): 4.0}
 
-    def fake_worker(args, model, T):
-        calls.append((model, T))
-        step = len(calls)  # drifts upwards, as a slowing machine would
-        return dict(train_step_s=float(step), infer_images_per_s=10.0 / step, peak_mem_mb=100.0 * T + step,
-                    resident_mem_mb=1.0, params=5, task='classifier', cpu_allocator='default',
-                    neuron_backend='none')
+    class FakeWorker:
+        def __init__(self, args, model, T):
+            self.model, self.T, self.spec = model, T, dict(model=model, T=T)
 
-    monkeypatch.setattr(benchmark, 'run_worker', fake_worker)
-    args = benchmark.parse_args([str(tiny_classifier_config(tmp_path, META_15M)), '--T', '1', '4',
-                                 '--rounds', '3', '--device', 'cpu'])
+        def request(self, message):
+            log.append((self.model, self.T, message if isinstance(message, str) else 'setup'))
+            if isinstance(message, dict):
+                return dict(peak_mem_mb=100.0 * self.T + (self.model == 'snn'), resident_mem_mb=1.0, params=5,
+                            task='classifier', cpu_allocator='default', neuron_backend='none')
+            slowdown = next(clock)  # every call finds the machine slower than the last
+            return cost[self.model, self.T] * slowdown * (1 if message == 'train' else 0.5)
+
+        def close(self):
+            log.append((self.model, self.T, 'close'))
+
+    monkeypatch.setattr(benchmark, 'Worker', FakeWorker)
+    args = benchmark.parse_args([str(tiny_classifier_config(tmp_path, META_15M)), '--T', '1', '4', '--rounds', '2',
+                                 '--warmup', '1', '--repeats', '2', '--device', 'cpu'])
     report = benchmark.benchmark(args)
-    assert calls == [('snn', 1), ('ann', 1), ('ann', 1), ('snn', 1), ('snn', 1), ('ann', 1),
-                     ('snn', 4), ('ann', 4), ('ann', 4), ('snn', 4), ('snn', 4), ('ann', 4)]
-    t1 = report['results'][0]
-    assert [r['train_step_s'] for r in t1['snn']['rounds']] == [1, 4, 5]
-    assert (t1['snn']['train_step_s'], t1['ann']['train_step_s']) == (4, 3)
-    assert t1['ratios']['train_step'] == pytest.approx(4 / 3)
-    assert report['rounds'] == 3 and 'median of 3 alternating rounds' in benchmark.format_report(report)
+    first_round = log[:len(log) // 2]
+    workers = [('snn', 1), ('ann', 1), ('snn', 4), ('ann', 4)]
+    assert first_round == (
+        [w + ('setup',) for w in workers] + [w + ('infer',) for w in workers]  # set-up, then one warm-up each
+        + [w + ('infer',) for w in workers] + [w + ('infer',) for w in workers[1:] + workers[:1]]
+        + [w + ('train',) for w in workers] * 2 + [w + ('train',) for w in workers[1:] + workers[:1]]
+        + [w + ('close',) for w in workers])
+    assert log[len(log) // 2][:2] == ('ann', 1)  # the twin starts the second round
+    t1, t4 = report['results']
+    # the slowdown between turns is far above 10%; pairing keeps the ratios to the cost model within it
+    assert t1['ratios']['train_step'] == pytest.approx(1.1, rel=0.1)
+    assert t1['ratios']['inference'] == pytest.approx(1.1, rel=0.1)
+    assert t1['ratios']['memory'] == pytest.approx(101 / 100)
+    assert report['time_scaling'][0]['ann']['train_step'] == pytest.approx(4.0, rel=0.1)
+    assert len(t1['snn']['rounds']) == 2 and len(t1['snn']['rounds'][1]['seconds']['train']) == 2
+    assert report['rounds'] == 2 and 'the workers taking turns' in benchmark.format_report(report)
+
+
+def test_a_failing_worker_is_reported_with_its_error(tmp_path):
+    benchmark = load_tool('benchmark')
+    args = benchmark.parse_args([str(tiny_classifier_config(tmp_path, META_15M)), '--device', 'cpu',
+                                 '--cfg-options', 'model.backbone.arch=99M'])
+    args.device = 'cpu'
+    with pytest.raises(RuntimeError, match=r"(?s)measuring snn at T=1 failed \(exit 1\).*99M"):
+        benchmark.measure_round(args, 0)
 
 
 def test_benchmark_tool_rejects_bad_settings(tmp_path, capsys):

@@ -6,22 +6,27 @@
 
 CONFIG is a classifier (mmpretrain), detector (mmdet) or segmentor (mmseg) config. For every T, the spiking model
 ("snn") and its ANN twin ("ann": every spiking neuron replaced by a ReLU, :func:`spikeformer_mm.utils.ann_twin`)
-are each measured in a fresh subprocess (``--threads`` intra-op threads) on a random batch of ``--batch`` images:
+are each measured in a subprocess of their own (``--threads`` intra-op threads) on a random batch of ``--batch``
+images:
 
-* inference: images/s of the network's forward pass (``mode='tensor'``, no grad, preprocessed inputs);
-  a segmentor's data preprocessor pads to ``--resolution`` instead of the config's crop size;
-* training step: seconds of ``model.train_step`` with the config's optimizer (preprocess, forward, loss,
-  backward, optimizer step);
 * training memory: the peak memory a training step adds over what is resident before it (model, optimizer
   state, inputs): see :mod:`spikeformer_mm.utils.measure`. Measured first, with glibc mapping every tensor on its
   own; the times are then measured as ``tools/train.py`` runs, reusing freed memory
-  (:mod:`spikeformer_mm.utils.cpu_allocator`).
+  (:mod:`spikeformer_mm.utils.cpu_allocator`);
+* inference: images/s of the network's forward pass (``mode='tensor'``, no grad, preprocessed inputs);
+  a segmentor's data preprocessor pads to ``--resolution`` instead of the config's crop size;
+* training step: seconds of ``model.train_step`` with the config's optimizer (preprocess, forward, loss,
+  backward, optimizer step).
 
-Each figure is the median of ``--repeats`` runs after ``--warmup`` runs (which also absorb ``torch.compile``).
-``--rounds N`` measures every (model, T) in N subprocesses, the SNN and its twin alternating (SNN first in odd
-rounds, the twin first in even ones), and reports the median over rounds: a machine whose speed drifts between
-subprocesses then weighs on both models alike.
-The printed table and ``--json`` give the figures, the SNN/ANN ratios and each T's ratios to T=1, as costs:
+A round starts one worker subprocess per (model, T). They build, warm up and measure memory one after the other,
+then take turns: in every one of ``--repeats`` repeats (after ``--warmup`` untimed calls, which also absorb
+``torch.compile``) each worker times one call while the others wait, starting one worker further on each time.
+Calls timed in the same turn see the same machine, so a machine whose speed drifts (a shared VM: 10-30% within
+seconds) weighs on all of them alike: the time ratios (SNN/ANN, and each T over T=1) are the medians of the
+ratios of calls of the same turn; the figures are the medians of all calls; memory is the median over rounds.
+``--rounds N`` repeats this in N fresh sets of workers (the SNN started first in odd rounds, the twin in even
+ones). All workers of a round stay resident together (four at the default ``--T 1 4``).
+The printed table and ``--json`` give the figures, the ratios and each round's per-call seconds, as costs:
 ``inference`` ratios compare time per image, so 1.05 means 5% slower.
 """
 import argparse
@@ -34,6 +39,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 
 import torch
 from mmengine.config import Config, DictAction
@@ -45,12 +51,13 @@ from mmengine.runner import set_random_seed
 import spikeformer_mm  # noqa: F401  (checkpoint fixes; registries resolve lazily)
 from spikeformer_mm.utils import ann_twin
 from spikeformer_mm.utils.cpu_allocator import reuse_freed_cpu_memory
-from spikeformer_mm.utils.measure import call_peak_memory_mb, median_seconds, rss_follows_tensors
+from spikeformer_mm.utils.measure import call_peak_memory_mb, rss_follows_tensors
 from spikeformer_mm.utils.neuron_backend import describe_neuron_backend
 from spikeformer_mm.utils.synthetic_batch import synthetic_batch, task_of
 
 MODELS = ('snn', 'ann')
 METRICS = ('train_step', 'inference', 'memory')
+PHASES = ('infer', 'train')  # timed in this order
 
 
 def parse_args(argv=None):
@@ -70,9 +77,9 @@ def parse_args(argv=None):
     parser.add_argument('--json', metavar='FILE', help='also write the results to FILE as JSON')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
                         help='override settings in the config, as in tools/train.py')
-    parser.add_argument('--worker', metavar='SPEC', help=argparse.SUPPRESS)  # internal: measure one model
+    parser.add_argument('--worker', action='store_true', help=argparse.SUPPRESS)  # internal: serve one model
     args = parser.parse_args(argv)
-    if args.worker is None:
+    if not args.worker:
         check_args(parser, args)
     return args
 
@@ -97,81 +104,161 @@ def check_args(parser, args):
 
 
 # ---------------------------------------------------------------- worker: one model, one T, in its own process
-def measure(spec: dict) -> dict:
-    """Build ``spec['model']`` ('snn' or 'ann') at ``spec['T']`` and measure it; see the module docstring."""
-    torch.set_num_threads(spec['threads'])
-    device = torch.device(spec['device'])
-    if device.type == 'cpu':
-        rss_follows_tensors()  # before the first large tensor, so that the RSS tracks live tensors
-    set_random_seed(0)
-    cfg = Config.fromfile(spec['config'])
-    cfg.merge_from_dict(spec['cfg_options'])
-    cfg.model.backbone.T = spec['T']
-    task = task_of(cfg.get('default_scope'))
-    height, width = spec['resolution']
-    if cfg.get('data_preprocessor') is not None:  # as mmengine's Runner does (mmpretrain configs set it here)
-        cfg.model.setdefault('data_preprocessor', cfg.data_preprocessor)
-    if cfg.model.get('data_preprocessor', {}).get('size'):  # mmseg pads to its crop size: use the measured size
-        cfg.model.data_preprocessor.size = (height, width)
-    init_default_scope(cfg.default_scope)
-    model = ROOT_MODELS.build(cfg.model)
-    if spec['model'] == 'ann':
-        ann_twin(model)
-    model.to(device)
-    optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
-    data = synthetic_batch(task, model, spec['batch'], height, width)
-    sync = (lambda: torch.cuda.synchronize(device)) if device.type == 'cuda' else None
+class Measurement:
+    """``spec['model']`` ('snn' or 'ann') at ``spec['T']``, built in this process; see the module docstring.
 
-    model.train()
-    train = lambda: model.train_step(data, optim_wrapper)  # noqa: E731
-    for _ in range(spec['warmup']):  # compiles the kernels and creates the optimizer state
-        train()
-    peaks, resident = zip(*(call_peak_memory_mb(train, device) for _ in range(spec['repeats'])))
+    Building it warms it up and measures its training memory (:attr:`figures`); :meth:`seconds` then times one
+    inference call or one training step.
+    """
 
-    reused = device.type == 'cpu' and reuse_freed_cpu_memory()  # times as tools/train.py and tools/test.py run
-    model.eval()
-    with torch.no_grad():
-        prepared = model.data_preprocessor(data, False)
-        infer_s = median_seconds(lambda: model(**prepared, mode='tensor'), spec['warmup'], spec['repeats'], sync)
-    model.train()
-    train_s = median_seconds(train, spec['warmup'], spec['repeats'], sync)
-    return dict(train_step_s=train_s, infer_images_per_s=spec['batch'] / infer_s,
-                peak_mem_mb=statistics.median(peaks), resident_mem_mb=statistics.median(resident),
-                params=sum(p.numel() for p in model.parameters()), task=task,
-                cpu_allocator='glibc, freed memory reused' if reused else 'default',
-                neuron_backend=describe_neuron_backend(model, device))
+    def __init__(self, spec: dict):
+        torch.set_num_threads(spec['threads'])
+        self.device = device = torch.device(spec['device'])
+        if device.type == 'cpu':
+            rss_follows_tensors()  # before the first large tensor, so that the RSS tracks live tensors
+        set_random_seed(0)
+        cfg = Config.fromfile(spec['config'])
+        cfg.merge_from_dict(spec['cfg_options'])
+        cfg.model.backbone.T = spec['T']
+        task = task_of(cfg.get('default_scope'))
+        height, width = spec['resolution']
+        if cfg.get('data_preprocessor') is not None:  # as mmengine's Runner does (mmpretrain configs set it here)
+            cfg.model.setdefault('data_preprocessor', cfg.data_preprocessor)
+        if cfg.model.get('data_preprocessor', {}).get('size'):  # mmseg pads to its crop size: use the measured size
+            cfg.model.data_preprocessor.size = (height, width)
+        init_default_scope(cfg.default_scope)
+        self.model = model = ROOT_MODELS.build(cfg.model)
+        if spec['model'] == 'ann':
+            ann_twin(model)
+        model.to(device)
+        optim_wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+        data = synthetic_batch(task, model, spec['batch'], height, width)
 
+        model.train()
+        self._train = lambda: model.train_step(data, optim_wrapper)
+        for _ in range(spec['warmup']):  # compiles the kernels and creates the optimizer state
+            self._train()
+        peaks, resident = zip(*(call_peak_memory_mb(self._train, device) for _ in range(spec['repeats'])))
+        reused = device.type == 'cpu' and reuse_freed_cpu_memory()  # times as tools/train.py and tools/test.py run
+        with torch.no_grad():
+            self._prepared = model.data_preprocessor(data, False)
+        self.figures = dict(peak_mem_mb=statistics.median(peaks), resident_mem_mb=statistics.median(resident),
+                            params=sum(p.numel() for p in model.parameters()), task=task,
+                            cpu_allocator='glibc, freed memory reused' if reused else 'default',
+                            neuron_backend=describe_neuron_backend(model, device))
 
-# ---------------------------------------------------------------- parent: one subprocess per model and T
-def run_worker(args, model: str, T: int) -> dict:
-    spec = dict(config=osp.abspath(args.config), cfg_options=args.cfg_options, model=model, T=T,
-                batch=args.batch, resolution=args.resolution, threads=args.threads, warmup=args.warmup,
-                repeats=args.repeats, device=args.device)
-    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
-    with tempfile.TemporaryDirectory() as tmp:
-        spec_file = osp.join(tmp, 'spec.json')
-        with open(spec_file, 'w') as f:
-            json.dump(spec, f)
-        proc = subprocess.run([sys.executable, osp.abspath(__file__), '--worker', spec_file], env=env,
-                              capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise RuntimeError(f'measuring {model} at T={T} failed (exit {proc.returncode}):\n'
-                               f'{proc.stderr[-4000:]}')
-        with open(spec_file + '.out') as f:
-            return json.load(f)
+    def seconds(self, phase: str) -> float:
+        """Wall time of one call: ``'infer'`` (``mode='tensor'``, eval, no grad) or ``'train'`` (a train step)."""
+        if phase not in PHASES:
+            raise ValueError(f'phase must be one of {PHASES}, got {phase!r}')
+        training = phase == 'train'
+        self.model.train(training)
+        call = self._train if training else lambda: self.model(**self._prepared, mode='tensor')
+        with torch.set_grad_enabled(training):
+            self._synchronize()
+            start = time.perf_counter()
+            call()
+            self._synchronize()
+        return time.perf_counter() - start
+
+    def _synchronize(self) -> None:
+        if self.device.type == 'cuda':
+            torch.cuda.synchronize(self.device)
 
 
-def worker_main(spec_file: str) -> None:
-    with open(spec_file) as f:
-        result = measure(json.load(f))
-    with open(spec_file + '.out', 'w') as f:
-        json.dump(result, f)
+def serve() -> None:
+    """Worker loop: the first stdin line is the spec (reply: the memory figures), then one phase per line
+    (reply: its seconds). Replies go to the original stdout, one JSON line each; stray prints go to stderr."""
+    replies = os.fdopen(os.dup(sys.stdout.fileno()), 'w', buffering=1)
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    measurement = Measurement(json.loads(sys.stdin.readline()))
+    replies.write(json.dumps(measurement.figures) + '\n')
+    for line in sys.stdin:
+        replies.write(json.dumps(measurement.seconds(line.strip())) + '\n')
 
 
-def cost_ratios(a: dict, b: dict) -> dict:
-    """Costs of ``a`` over ``b``: train-step time, time per image at inference, training memory."""
-    return dict(train_step=a['train_step_s'] / b['train_step_s'],
-                inference=b['infer_images_per_s'] / a['infer_images_per_s'],
+# ---------------------------------------------------------------- parent: the workers of a round take turns
+class Worker:
+    """A subprocess measuring one model at one T, answering one request at a time (see :func:`serve`)."""
+
+    def __init__(self, args, model: str, T: int):
+        self.model, self.T = model, T
+        self.spec = dict(config=osp.abspath(args.config), cfg_options=args.cfg_options, model=model, T=T,
+                         batch=args.batch, resolution=args.resolution, threads=args.threads,
+                         warmup=args.warmup, repeats=args.repeats, device=args.device)
+        env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
+        self._stderr = tempfile.TemporaryFile(mode='w+')
+        self._proc = subprocess.Popen([sys.executable, osp.abspath(__file__), '--worker'], env=env, text=True,
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr)
+
+    def request(self, message):
+        """Send ``message`` (the spec, or a phase name) and return the worker's reply."""
+        try:
+            self._proc.stdin.write(json.dumps(message) if isinstance(message, dict) else message)
+            self._proc.stdin.write('\n')
+            self._proc.stdin.flush()
+            reply = self._proc.stdout.readline()
+        except BrokenPipeError:
+            reply = ''
+        if not reply:
+            code = self._proc.wait()
+            self._stderr.seek(0)
+            raise RuntimeError(f'measuring {self.model} at T={self.T} failed (exit {code}):\n'
+                               f'{self._stderr.read()[-4000:]}')
+        return json.loads(reply)
+
+    def close(self) -> None:
+        try:
+            self._proc.stdin.close()
+        except BrokenPipeError:
+            pass
+        try:
+            self._proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        self._stderr.close()
+
+
+def measure_round(args, index: int) -> dict:
+    """Every (model, T) of one round in its own worker; ``{(model, T): figures and per-repeat seconds}``.
+
+    The workers warm up and measure memory one after the other, then take turns: each repeat times one call of
+    every worker, starting one worker further on each time, so that all of them see the machine's drift alike.
+    """
+    order = MODELS if index % 2 == 0 else MODELS[::-1]
+    workers = [Worker(args, model, T) for T in args.T for model in order]
+    try:
+        results = {}
+        for worker in workers:  # one at a time: building, compiling and the memory peaks do not overlap
+            results[worker.model, worker.T] = dict(worker.request(worker.spec), seconds={})
+        for phase in PHASES:
+            for worker in workers:
+                for _ in range(args.warmup):
+                    worker.request(phase)
+            times = {worker: [] for worker in workers}
+            for repeat in range(args.repeats):
+                start = repeat % len(workers)
+                for worker in workers[start:] + workers[:start]:
+                    times[worker].append(worker.request(phase))
+            for worker, seconds in times.items():
+                results[worker.model, worker.T]['seconds'][phase] = seconds
+    finally:
+        for worker in workers:
+            worker.close()
+    return results
+
+
+def paired_cost_ratios(a: dict, b: dict) -> dict:
+    """Costs of ``a`` over ``b``: train-step time, time per image at inference, training memory.
+
+    The times are the median of the ratios of calls timed in the same turn (same round and repeat); the memory is
+    the ratio of the medians.
+    """
+    def paired(phase):
+        return statistics.median(x / y for ra, rb in zip(a['rounds'], b['rounds'])
+                                 for x, y in zip(ra['seconds'][phase], rb['seconds'][phase]))
+    return dict(train_step=paired('train'), inference=paired('infer'),
                 memory=a['peak_mem_mb'] / b['peak_mem_mb'])
 
 
@@ -192,34 +279,38 @@ def machine_description(device: str) -> str:
     return f'{cpu}, {os.cpu_count()} cores'
 
 
-FIGURES = ('train_step_s', 'infer_images_per_s', 'peak_mem_mb', 'resident_mem_mb')
-
-
-def median_over_rounds(rounds: list) -> dict:
-    """One model's figures: the median of each over the rounds; every round's figures under ``'rounds'``."""
-    combined = dict(rounds[0])
-    combined.update({name: statistics.median(r[name] for r in rounds) for name in FIGURES})
-    combined['rounds'] = [{name: r[name] for name in FIGURES} for r in rounds]
+def combine_rounds(rounds: list, batch: int) -> dict:
+    """One (model, T): its figures over every round (times: medians of all repeats; memory: median of the
+    rounds' medians) and, under ``'rounds'``, each round's memory and per-repeat seconds."""
+    def all_seconds(phase):
+        return [s for r in rounds for s in r['seconds'][phase]]
+    combined = {key: value for key, value in rounds[0].items() if key != 'seconds'}
+    combined.update(train_step_s=statistics.median(all_seconds('train')),
+                    infer_images_per_s=batch / statistics.median(all_seconds('infer')),
+                    peak_mem_mb=statistics.median(r['peak_mem_mb'] for r in rounds),
+                    resident_mem_mb=statistics.median(r['resident_mem_mb'] for r in rounds),
+                    rounds=[dict(peak_mem_mb=r['peak_mem_mb'], resident_mem_mb=r['resident_mem_mb'],
+                                 seconds=r['seconds']) for r in rounds])
     return combined
 
 
 def benchmark(args) -> dict:
     args.device = resolve_device(args.device)
+    rounds = []
+    for index in range(args.rounds):
+        rounds.append(measure_round(args, index))
+        for (model, T), figures in rounds[-1].items():
+            print(f"round {index + 1}/{args.rounds}, {model} at T={T}: train step "
+                  f"{statistics.median(figures['seconds']['train']):.3f} s, "
+                  f"{args.batch / statistics.median(figures['seconds']['infer']):.2f} images/s, "
+                  f"{figures['peak_mem_mb']:.0f} MB", file=sys.stderr, flush=True)
     results = []
     for T in args.T:
-        rounds = {model: [] for model in MODELS}
-        for index in range(args.rounds):
-            for model in (MODELS if index % 2 == 0 else MODELS[::-1]):
-                rounds[model].append(run_worker(args, model, T))
-                figures = rounds[model][-1]
-                print(f"{model} at T={T}, round {index + 1}/{args.rounds}: train step "
-                      f"{figures['train_step_s']:.3f} s, {figures['infer_images_per_s']:.2f} images/s, "
-                      f"{figures['peak_mem_mb']:.0f} MB", file=sys.stderr, flush=True)
-        entry = dict(T=T, **{model: median_over_rounds(rounds[model]) for model in MODELS})
-        entry['ratios'] = cost_ratios(entry['snn'], entry['ann'])
+        entry = dict(T=T, **{model: combine_rounds([r[model, T] for r in rounds], args.batch) for model in MODELS})
+        entry['ratios'] = paired_cost_ratios(entry['snn'], entry['ann'])
         results.append(entry)
     t1 = next((entry for entry in results if entry['T'] == 1), None)
-    time_scaling = [dict(T=entry['T'], **{model: cost_ratios(entry[model], t1[model]) for model in MODELS})
+    time_scaling = [dict(T=entry['T'], **{model: paired_cost_ratios(entry[model], t1[model]) for model in MODELS})
                     for entry in results if t1 is not None and entry['T'] != 1]
     return dict(
         config=args.config, cfg_options=args.cfg_options, task=results[0]['snn']['task'], device=args.device,
@@ -234,9 +325,8 @@ def benchmark(args) -> dict:
 def format_report(report: dict) -> str:
     height, width = report['resolution']
     lines = [f"{report['config']}: {report['task']}, batch {report['batch']}, {height}x{width}, "
-             f"{report['device']} ({report['threads']} threads), median of {report['repeats']} after "
-             f"{report['warmup']} warm-up" + (f", median of {report['rounds']} alternating rounds"
-                                             if report['rounds'] > 1 else ''),
+             f"{report['device']} ({report['threads']} threads), {report['repeats']} repeats after "
+             f"{report['warmup']} warm-up in each of {report['rounds']} round(s), the workers taking turns",
              f"machine: {report['machine']}; torch {report['torch']}; {report['date']}",
              f"spiking neurons: {report['neuron_backend']}; CPU allocator: {report['cpu_allocator']}", '',
              '| T | model | train step (s) | inference (img/s) | train-step memory (MB) |',
@@ -250,7 +340,8 @@ def format_report(report: dict) -> str:
     for scaling in report['time_scaling']:
         for model, name in (('snn', 'SNN'), ('ann', 'ANN twin')):
             lines.append(_ratio_row(f"{scaling['T']} / 1", name, scaling[model]))
-    lines += ['', 'ratios are costs (time per step, time per image, memory): below 1 is cheaper']
+    lines += ['', 'ratios are costs (time per step, time per image, memory): below 1 is cheaper; time ratios are '
+              'medians of the ratios of calls timed in the same turn']
     return '\n'.join(lines)
 
 
@@ -260,8 +351,8 @@ def _ratio_row(T, name: str, ratios: dict) -> str:
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.worker is not None:
-        worker_main(args.worker)
+    if args.worker:
+        serve()
         return None
     report = benchmark(args)
     print(format_report(report))

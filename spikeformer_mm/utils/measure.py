@@ -26,12 +26,6 @@ _M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
 _EXACT_MMAP_THRESHOLD = 64 * 1024
 
 
-def median_seconds(fn: Callable[[], object], warmup: int, repeats: int,
-                   synchronize: Optional[Callable[[], None]] = None) -> float:
-    """Call ``fn`` ``warmup`` times, then return the median wall time (s) of ``repeats`` further calls."""
-    return interleaved_median_seconds([fn], warmup, repeats, synchronize)[0]
-
-
 def interleaved_median_seconds(fns: Sequence[Callable[[], object]], warmup: int, repeats: int,
                                synchronize: Optional[Callable[[], None]] = None) -> List[float]:
     """Median wall time (s) of each of ``fns``, timed in turn within each repeat so that they see the same load.
