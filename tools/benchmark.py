@@ -171,7 +171,10 @@ def serve() -> None:
     (reply: its seconds). Replies go to the original stdout, one JSON line each; stray prints go to stderr."""
     replies = os.fdopen(os.dup(sys.stdout.fileno()), 'w', buffering=1)
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    measurement = Measurement(json.loads(sys.stdin.readline()))
+    spec = sys.stdin.readline()
+    if not spec:  # the round ended (another worker failed) before this one was set up
+        return
+    measurement = Measurement(json.loads(spec))
     replies.write(json.dumps(measurement.figures) + '\n')
     for line in sys.stdin:
         replies.write(json.dumps(measurement.seconds(line.strip())) + '\n')
