@@ -26,7 +26,8 @@ seconds) weighs on all of them alike: the time ratios (SNN/ANN, and each T over 
 ratios of calls of the same turn; the figures are the medians of all calls; memory is the median over rounds.
 ``--rounds N`` repeats this in N fresh sets of workers (the SNN started first in odd rounds, the twin in even
 ones). All workers of a round stay resident together (four at the default ``--T 1 4``).
-The printed table and ``--json`` give the figures, the ratios and each round's per-call seconds, as costs:
+The printed table and ``--json`` give the figures, the ratios (with the quartiles of the paired ones) and each
+round's per-call seconds, as costs:
 ``inference`` ratios compare time per image, so 1.05 means 5% slower.
 """
 import argparse
@@ -255,14 +256,23 @@ def measure_round(args, index: int) -> dict:
 def paired_cost_ratios(a: dict, b: dict) -> dict:
     """Costs of ``a`` over ``b``: train-step time, time per image at inference, training memory.
 
-    The times are the median of the ratios of calls timed in the same turn (same round and repeat); the memory is
-    the ratio of the medians.
+    The times are the median of the ratios of calls timed in the same turn (same round and repeat), with their
+    quartiles under ``'quartiles'``; the memory is the ratio of the medians.
     """
-    def paired(phase):
-        return statistics.median(x / y for ra, rb in zip(a['rounds'], b['rounds'])
-                                 for x, y in zip(ra['seconds'][phase], rb['seconds'][phase]))
-    return dict(train_step=paired('train'), inference=paired('infer'),
-                memory=a['peak_mem_mb'] / b['peak_mem_mb'])
+    paired = {metric: sorted(x / y for ra, rb in zip(a['rounds'], b['rounds'])
+                             for x, y in zip(ra['seconds'][phase], rb['seconds'][phase]))
+              for metric, phase in (('train_step', 'train'), ('inference', 'infer'))}
+    return dict({metric: statistics.median(ratios) for metric, ratios in paired.items()},
+                memory=a['peak_mem_mb'] / b['peak_mem_mb'],
+                quartiles={metric: _quartiles(ratios) for metric, ratios in paired.items()})
+
+
+def _quartiles(values: list) -> list:
+    """First and third quartile (one value: itself twice)."""
+    if len(values) < 2:
+        return [values[0], values[0]]
+    q1, _, q3 = statistics.quantiles(values, n=4, method='inclusive')
+    return [q1, q3]
 
 
 def resolve_device(device: str) -> str:
@@ -344,7 +354,14 @@ def format_report(report: dict) -> str:
         for model, name in (('snn', 'SNN'), ('ann', 'ANN twin')):
             lines.append(_ratio_row(f"{scaling['T']} / 1", name, scaling[model]))
     lines += ['', 'ratios are costs (time per step, time per image, memory): below 1 is cheaper; time ratios are '
-              'medians of the ratios of calls timed in the same turn']
+              'medians of the ratios of calls timed in the same turn, their quartiles:']
+    spreads = [(f"T={entry['T']} SNN / ANN", entry['ratios']) for entry in report['results']]
+    spreads += [(f"T={scaling['T']} / T=1 {name}", scaling[model]) for scaling in report['time_scaling']
+                for model, name in (('snn', 'SNN'), ('ann', 'ANN twin'))]
+    for label, ratios in spreads:
+        lines.append(f'  {label}: ' + ', '.join(
+            f"{metric} {ratios['quartiles'][metric][0]:.2f}-{ratios['quartiles'][metric][1]:.2f}"
+            for metric in ('train_step', 'inference')))
     return '\n'.join(lines)
 
 
