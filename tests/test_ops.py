@@ -66,6 +66,8 @@ class TestMultiStepLIF:
         out = MultiStepLIF()(x)
         ref = loop_lif(x_ref)
         assert torch.equal(out, ref)
+        with torch.no_grad():  # the inference path calls the kernel without an autograd node
+            assert torch.equal(MultiStepLIF()(x), ref)
         out.backward(grad)
         ref.backward(grad)
         torch.testing.assert_close(x.grad, x_ref.grad, rtol=1e-6, atol=1e-7)
@@ -135,6 +137,22 @@ class TestSFANeuron:
     def test_other_ceilings(self):
         assert SFANeuron(D=8, norm=1)(torch.tensor([7.5, 9.0, 2.2])).tolist() == [8, 8, 2]
         assert SFANeuron(D=1)(torch.tensor([0.4, 0.5, 3.0])).tolist() == [0, 1, 1]
+
+    @pytest.mark.parametrize('grad', [True, False])  # the autograd path and the no-grad (inference) path
+    def test_non_finite_inputs_match_the_plain_formula(self, grad):
+        """NaN stays NaN and infinities clamp, in the kernel's vector body (not only its scalar tail)."""
+        x = torch.randn(64) * 4
+        x[[3, 17, 40]] = torch.tensor([float('nan'), float('inf'), -float('inf')])
+        expected = torch.floor(x.clamp(0, 4) + 0.5) / 4
+        x.requires_grad_(grad)
+        with torch.set_grad_enabled(grad):
+            out = sfa(x, D=4)
+        assert torch.equal(out.isnan(), expected.isnan()) and out.isnan().sum() == 1
+        assert torch.equal(out.nan_to_num(-1), expected.nan_to_num(-1))
+        if grad:
+            out.nansum().backward()
+            inside = ((x >= 0) & (x <= 4)).float() / 4
+            assert torch.equal(x.grad, inside)
 
     @pytest.mark.parametrize('D', [127, 128, 300])  # 127: the largest D whose levels fit the code byte
     def test_large_ceilings(self, D):

@@ -141,8 +141,11 @@ def sfa_forward(x: torch.Tensor, D: int, norm: float, with_code: bool, code_has_
     ``code_has_levels`` (``D <= 127``), bits 1-7 are the integer level (what autograd keeps of the output, see
     :mod:`.spike_storage`): one byte written instead of two. ``clamp(x, 0, D) == x`` is the window test (false
     for NaN and infinities too). The code is converted from float values: inductor vectorises that, not a bool -> uint8 cast.
+    The clamp is ``relu`` then ``clamp_max``: inductor emits ``clamp(x, 0, D)`` as two NaN-propagating
+    ``maximum``/``minimum`` vector calls and ``relu`` as one plain ``clamp_min``, which halved the no-grad forward
+    (0.58 ms instead of 1.03 ms on 1.2M elements, 1 thread); the values are the same, NaN included.
     """
-    clamped = x.clamp(0, D)
+    clamped = torch.clamp_max(torch.relu(x), D)
     levels = torch.floor(clamped + 0.5)
     out = _div(levels, norm, norm_is_power_of_two)
     if not with_code:
