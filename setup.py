@@ -13,6 +13,7 @@ setup(
     long_description=open('README.md', encoding='utf-8').read(),
     long_description_content_type='text/markdown',
     packages=find_packages(include=['spikeformer_mm', 'spikeformer_mm.*']),
+    package_data={'spikeformer_mm.ops': ['csrc/*.cpp']},  # built on first use (spikeformer_mm/ops/cpp_kernels.py)
     python_requires='>=3.10',
     install_requires=[
         'torch==2.14.1',
@@ -26,6 +27,7 @@ setup(
         'ftfy',  # imported by mmseg without being declared
         'regex',  # imported by mmseg without being declared
         'setuptools==80.9.0',  # pkg_resources: mmengine's `_base_ = "mmdet::..."` lookup
+        'ninja',  # torch.utils.cpp_extension builds the C++ SFA kernels with it
         'scikit-learn',  # the digits demo dataset
     ],
     extras_require={

@@ -5,8 +5,26 @@ import torch
 from torch import nn
 
 from spikeformer_mm.registry import MODELS
+from . import cpp_kernels
 from .kernels import SFA_CODE_MAX_D, is_power_of_two, sfa_backward_kernel, sfa_forward_kernel
 from .spike_storage import mark_spikes
+
+
+def _forward(x: torch.Tensor, D: int, norm: float, with_code: bool, code_has_levels: bool):
+    """Flat ``x [N]`` -> ``(out [N], code [N] uint8 or None)``: the C++ kernel on float32 CPU tensors, else the
+    ``torch.compile``d one (same values)."""
+    if cpp_kernels.runs_on(x):
+        results = cpp_kernels.sfa_module().sfa_forward(x, D, norm, with_code, code_has_levels,
+                                                       is_power_of_two(norm))
+        return results[0], (results[1] if with_code else None)
+    return sfa_forward_kernel(x, D, norm, with_code, code_has_levels, is_power_of_two(norm))
+
+
+def _backward(grad: torch.Tensor, code: torch.Tensor, norm: float) -> torch.Tensor:
+    """Flat ``grad [N]`` and the forward's ``code [N]`` -> the input's gradient ``[N]``."""
+    if cpp_kernels.runs_on(grad):
+        return cpp_kernels.sfa_module().sfa_backward(grad, code, norm, is_power_of_two(norm))
+    return sfa_backward_kernel(grad, code, norm, is_power_of_two(norm))
 
 
 class _SFAFunction(torch.autograd.Function):
@@ -21,8 +39,7 @@ class _SFAFunction(torch.autograd.Function):
     def forward(ctx, x: torch.Tensor, D: int, norm: float, with_levels: bool):
         # the kernel sees a plain (non-view) flat tensor: one compiled graph serves every layer shape
         needs_grad = ctx.needs_input_grad[0]
-        out, code = sfa_forward_kernel(x.contiguous().view(-1).detach(), D, norm, needs_grad or with_levels,
-                                       with_levels, is_power_of_two(norm))
+        out, code = _forward(x.contiguous().view(-1).detach(), D, norm, needs_grad or with_levels, with_levels)
         if needs_grad:
             ctx.save_for_backward(code)
         ctx.norm = norm
@@ -33,8 +50,7 @@ class _SFAFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor, grad_code):
         code, = ctx.saved_tensors
-        grad_in = sfa_backward_kernel(grad_out.contiguous().view(-1).detach(), code, ctx.norm,
-                                      is_power_of_two(ctx.norm))
+        grad_in = _backward(grad_out.contiguous().view(-1).detach(), code, ctx.norm)
         return grad_in.view(grad_out.shape), None, None, None
 
 
@@ -48,7 +64,7 @@ def sfa(x: torch.Tensor, D: int = 4, norm: Optional[float] = None) -> torch.Tens
 def _sfa(x: torch.Tensor, D: int, norm: float) -> torch.Tensor:
     """SFA levels ``/ norm``, tagged for 1-byte storage when autograd may save them (D <= 127)."""
     if not torch.is_grad_enabled():  # inference: the kernel alone, no autograd node (~25 us a call) and no code
-        out, _ = sfa_forward_kernel(x.contiguous().view(-1), D, norm, False, False, is_power_of_two(norm))
+        out, _ = _forward(x.contiguous().view(-1), D, norm, False, False)
         return out.view(x.shape)
     compact = D <= SFA_CODE_MAX_D
     out, code = _SFAFunction.apply(x, D, norm, compact)

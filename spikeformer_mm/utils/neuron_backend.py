@@ -3,7 +3,7 @@ import torch
 from spikingjelly.activation_based.functional import neuron_implementation
 from torch import nn
 
-from spikeformer_mm.ops import MultiStepLIF, kernels
+from spikeformer_mm.ops import MultiStepLIF, cpp_kernels, kernels
 from spikeformer_mm.ops.lif import select_implementation
 from .ann_twin import SPIKING_NEURONS
 
@@ -12,6 +12,12 @@ def _fused_kernel(forward_kernel: kernels.MaybeCompiled) -> str:
     if forward_kernel.disabled:
         return 'fused PyTorch kernel, eager'
     return 'fused PyTorch kernel, torch.compile' + ('' if forward_kernel.compiled else ' (not run yet)')
+
+
+def _sfa_kernel(device: torch.device) -> str:
+    if device.type == 'cpu' and cpp_kernels.sfa_module() is not None:
+        return f'C++ kernel ({torch.backends.cpu.get_cpu_capability()}) for float32'
+    return _fused_kernel(kernels.sfa_forward_kernel)
 
 
 def _lif_kernel(neurons: list, device: torch.device) -> str:
@@ -26,6 +32,6 @@ def describe_neuron_backend(model: nn.Module, device: torch.device) -> str:
     for cls in SPIKING_NEURONS:
         neurons = [m for m in model.modules() if type(m) is cls]
         if neurons:
-            kind = _lif_kernel(neurons, device) if cls is MultiStepLIF else _fused_kernel(kernels.sfa_forward_kernel)
+            kind = _lif_kernel(neurons, device) if cls is MultiStepLIF else _sfa_kernel(device)
             parts.append(f'{cls.__name__} x{len(neurons)}: {kind}')
     return '; '.join(parts) or 'none (no spiking neuron)'

@@ -1,0 +1,64 @@
+"""The C++ SFA kernels (``csrc/sfa_cpu.cpp``), built on first use for this CPU's vector ISA.
+
+On CPU, a ``torch.compile``d neuron call costs ~50 us of dispatch before its loop runs, and inductor's loop ran at
+1.5-2x aten's ReLU; the hand-written loop (``at::vec``, ``at::parallel_for``) runs at a ReLU's speed and is
+called through pybind in ~2 us. It is built once per machine by ``torch.utils.cpp_extension.load`` (cached under
+``TORCH_EXTENSIONS_DIR``, ~40 s). ``SPIKEFORMER_COMPILE=0``, ``SPIKEFORMER_CPP=0`` or a failed build (no C++
+compiler) leave the ``torch.compile``/eager kernels of :mod:`.kernels` in charge.
+"""
+import os
+import os.path as osp
+import warnings
+from typing import Optional
+
+import torch
+
+SOURCE = osp.join(osp.dirname(__file__), 'csrc', 'sfa_cpu.cpp')
+
+# compiler flags that make at::vec use each ISA (as ATen builds its CPU kernels)
+ISA_FLAGS = {
+    'AVX512': ['-mavx512f', '-mavx512bw', '-mavx512vl', '-mavx512dq', '-mfma', '-DCPU_CAPABILITY_AVX512',
+               '-DCPU_CAPABILITY=AVX512'],
+    'AVX2': ['-mavx2', '-mfma', '-DCPU_CAPABILITY_AVX2', '-DCPU_CAPABILITY=AVX2'],
+}
+
+_module = None
+_tried = False
+
+
+def isa_flags(capability: str) -> list:
+    """Flags for torch's CPU capability (``'AVX512'``, ``'AVX2'``, ...); ``[]``: at::vec's portable code."""
+    return ISA_FLAGS.get(capability, [])
+
+
+def enabled() -> bool:
+    """False when the environment turns the C++ kernels (or all compiled kernels) off."""
+    return os.environ.get('SPIKEFORMER_COMPILE', '1') != '0' and os.environ.get('SPIKEFORMER_CPP', '1') != '0'
+
+
+def sfa_module() -> Optional[object]:
+    """The built extension (``sfa_forward``, ``sfa_backward``), or None if it is off or cannot be built."""
+    global _module, _tried
+    if not _tried:
+        _tried = True
+        if enabled():
+            _module = _build()
+    return _module
+
+
+def _build():
+    from torch.utils.cpp_extension import load
+    capability = torch.backends.cpu.get_cpu_capability()
+    try:
+        return load(name=f'spikeformer_sfa_cpu_{capability.lower()}', sources=[SOURCE],
+                    extra_cflags=['-O3', '-ffp-contract=off', '-fopenmp', *isa_flags(capability)],
+                    extra_ldflags=['-fopenmp'], verbose=False)
+    except Exception as error:  # no compiler, no ninja, ...: the torch.compile / eager kernels compute the same
+        warnings.warn(f'building the C++ SFA kernels failed ({type(error).__name__}: {error}); '
+                      'using the torch.compile/eager kernels')
+        return None
+
+
+def runs_on(x: torch.Tensor) -> bool:
+    """True if the C++ kernels serve ``x`` (float32 on CPU) and are available."""
+    return x.device.type == 'cpu' and x.dtype == torch.float32 and sfa_module() is not None

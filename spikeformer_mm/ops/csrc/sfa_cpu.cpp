@@ -1,0 +1,106 @@
+// SFA neuron forward and backward on contiguous float32 CPU tensors: one vectorised, multi-threaded pass each.
+//
+// The same arithmetic as spikeformer_mm/ops/kernels.py (sfa_forward / sfa_backward), bit for bit:
+//   forward   clamped = min(max(x, 0), D) (NaN stays NaN), levels = floor(clamped + 0.5),
+//             out = levels * (1 / norm) if 1 / norm is exact, else levels / norm;
+//             code = uint8(levels * 2 + inside) or uint8(inside), inside = (clamped == x)
+//   backward  grad_in = (grad * float(code & 1)) * (1 / norm)   (or / norm)
+// Built by spikeformer_mm/ops/cpp_kernels.py for the CPU's vector ISA (at::vec), with -ffp-contract=off.
+#include <torch/extension.h>
+
+#include <ATen/Parallel.h>
+#include <ATen/cpu/vec/vec.h>
+
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+namespace {
+
+using Vec = at::vec::Vectorized<float>;
+constexpr int64_t kGrain = 32768;  // elements per task, as aten's elementwise kernels
+
+void check_input(const torch::Tensor& t, const char* name, c10::ScalarType dtype) {
+  TORCH_CHECK(t.device().is_cpu() && t.is_contiguous() && t.scalar_type() == dtype, name,
+              " must be a contiguous CPU tensor of ", dtype, ", got ", t.scalar_type(), " on ", t.device(),
+              t.is_contiguous() ? "" : " (not contiguous)");
+}
+
+inline float scale(float v, float norm, float inv_norm, bool exact_reciprocal) {
+  return exact_reciprocal ? v * inv_norm : v / norm;
+}
+
+inline Vec scale(const Vec& v, const Vec& norm, const Vec& inv_norm, bool exact_reciprocal) {
+  return exact_reciprocal ? v * inv_norm : v / norm;
+}
+
+// x [N] float -> out [N] float and, if with_code, code [N] uint8
+std::vector<torch::Tensor> sfa_forward(const torch::Tensor& x, int64_t D, double norm, bool with_code,
+                                       bool code_has_levels, bool exact_reciprocal) {
+  check_input(x, "x", torch::kFloat);
+  auto out = torch::empty_like(x);
+  auto code = with_code ? torch::empty(x.sizes(), x.options().dtype(torch::kUInt8)) : torch::Tensor();
+  const float* in = x.data_ptr<float>();
+  float* res = out.data_ptr<float>();
+  uint8_t* codes = with_code ? code.data_ptr<uint8_t>() : nullptr;
+  const float ceiling = static_cast<float>(D), n = static_cast<float>(norm), inv = static_cast<float>(1.0 / norm);
+  at::parallel_for(0, x.numel(), kGrain, [&](int64_t begin, int64_t end) {
+    const Vec zero(0.f), one(1.f), two(2.f), half(0.5f), top(ceiling), vn(n), vinv(inv);
+    int64_t i = begin;
+    for (; i + Vec::size() <= end; i += Vec::size()) {
+      const Vec v = Vec::loadu(in + i);
+      const Vec clamped = at::vec::clamp_max(at::vec::clamp_min(v, zero), top);
+      const Vec levels = (clamped + half).floor();
+      scale(levels, vn, vinv, exact_reciprocal).store(res + i);
+      if (codes) {
+        const Vec inside = (clamped == v) & one;
+        at::vec::convert<uint8_t>(code_has_levels ? levels * two + inside : inside).store(codes + i, Vec::size());
+      }
+    }
+    for (; i < end; ++i) {
+      const float v = in[i];
+      float clamped = v < 0.f ? 0.f : v;  // comparisons with NaN are false: NaN passes through
+      clamped = clamped > ceiling ? ceiling : clamped;
+      const float levels = std::floor(clamped + 0.5f);
+      res[i] = scale(levels, n, inv, exact_reciprocal);
+      if (codes) {
+        const float inside = clamped == v ? 1.f : 0.f;
+        codes[i] = static_cast<uint8_t>(code_has_levels ? levels * 2.f + inside : inside);
+      }
+    }
+  });
+  if (with_code) return {out, code};
+  return {out};
+}
+
+// grad [N] float, code [N] uint8 -> grad_in [N] float
+torch::Tensor sfa_backward(const torch::Tensor& grad, const torch::Tensor& code, double norm,
+                           bool exact_reciprocal) {
+  check_input(grad, "grad", torch::kFloat);
+  check_input(code, "code", torch::kUInt8);
+  TORCH_CHECK(grad.numel() == code.numel(), "grad and code must have as many elements, got ", grad.numel(),
+              " and ", code.numel());
+  auto grad_in = torch::empty_like(grad);
+  const float* g = grad.data_ptr<float>();
+  const uint8_t* codes = code.data_ptr<uint8_t>();
+  float* res = grad_in.data_ptr<float>();
+  const float n = static_cast<float>(norm), inv = static_cast<float>(1.0 / norm);
+  at::parallel_for(0, grad.numel(), kGrain, [&](int64_t begin, int64_t end) {
+    const Vec vn(n), vinv(inv);
+    const at::vec::Vectorized<uint8_t> bit(1);
+    int64_t i = begin;
+    for (; i + Vec::size() <= end; i += Vec::size()) {
+      const Vec window = at::vec::convert<float>(at::vec::Vectorized<uint8_t>::loadu(codes + i, Vec::size()) & bit);
+      scale(Vec::loadu(g + i) * window, vn, vinv, exact_reciprocal).store(res + i);
+    }
+    for (; i < end; ++i) res[i] = scale(g[i] * static_cast<float>(codes[i] & 1), n, inv, exact_reciprocal);
+  });
+  return grad_in;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("sfa_forward", &sfa_forward, "SFA forward: [out] or [out, code]");
+  m.def("sfa_backward", &sfa_backward, "SFA straight-through backward");
+}
