@@ -74,3 +74,16 @@ def test_environment_and_isa_selection(monkeypatch):
     assert '-DCPU_CAPABILITY_AVX512' in cpp_kernels.isa_flags('AVX512')
     assert '-DCPU_CAPABILITY_AVX2' in cpp_kernels.isa_flags('AVX2')
     assert cpp_kernels.isa_flags('DEFAULT') == []
+
+
+def test_a_torch_compiled_model_traces_the_pytorch_kernel():
+    """Inside ``torch.compile`` the neuron is traced through the PyTorch kernel (dynamo cannot see into C++)."""
+    from spikeformer_mm.ops import SFANeuron
+    neuron = SFANeuron(D=4)
+    x = special_inputs(999, 4).requires_grad_()
+    x_compiled = x.detach().clone().requires_grad_()
+    out, out_compiled = neuron(x), torch.compile(neuron, fullgraph=True)(x_compiled)
+    assert torch.equal(out.nan_to_num(-7), out_compiled.nan_to_num(-7))
+    out.nansum().backward()
+    out_compiled.nansum().backward()
+    assert torch.equal(x.grad, x_compiled.grad)
