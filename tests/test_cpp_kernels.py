@@ -87,3 +87,15 @@ def test_a_torch_compiled_model_traces_the_pytorch_kernel():
     out.nansum().backward()
     out_compiled.nansum().backward()
     assert torch.equal(x.grad, x_compiled.grad)
+
+
+def test_the_virtualenvs_ninja_is_found_without_activation(monkeypatch, tmp_path):
+    import os.path as osp
+    import shutil
+    import sys
+    scripts = osp.dirname(sys.executable)
+    if shutil.which('ninja', path=scripts) is None:
+        pytest.skip("this interpreter's scripts directory has no ninja")
+    monkeypatch.setenv('PATH', str(tmp_path))  # no ninja on PATH
+    cpp_kernels.put_interpreters_ninja_on_path()
+    assert shutil.which('ninja') == osp.join(scripts, 'ninja')

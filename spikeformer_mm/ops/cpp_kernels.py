@@ -9,6 +9,8 @@ by ``torch.utils.cpp_extension.load`` (cached under ``TORCH_EXTENSIONS_DIR``, ~4
 """
 import os
 import os.path as osp
+import shutil
+import sys
 import warnings
 from typing import Optional
 
@@ -47,9 +49,18 @@ def sfa_module() -> Optional[object]:
     return _module
 
 
+def put_interpreters_ninja_on_path() -> None:
+    """torch builds with the ``ninja`` on PATH; a virtualenv that is not activated (``.venv/bin/python ...``)
+    has its pip-installed one off PATH: put the interpreter's scripts directory first if ninja is only there."""
+    scripts = osp.dirname(sys.executable)
+    if shutil.which('ninja') is None and shutil.which('ninja', path=scripts) is not None:
+        os.environ['PATH'] = os.pathsep.join([scripts, os.environ.get('PATH', '')])
+
+
 def _build():
     from torch.utils.cpp_extension import load
     capability = torch.backends.cpu.get_cpu_capability()
+    put_interpreters_ninja_on_path()
     try:
         return load(name=f'spikeformer_sfa_cpu_{capability.lower()}', sources=[SOURCE],
                     extra_cflags=['-O3', '-ffp-contract=off', '-fopenmp', *isa_flags(capability)],
