@@ -20,8 +20,8 @@ def special_inputs(n: int, D: int) -> torch.Tensor:
 
 def test_the_extension_builds_here():
     assert cpp_kernels.sfa_module() is not None
-    assert cpp_kernels.runs_on(torch.zeros(2))
-    assert not cpp_kernels.runs_on(torch.zeros(2, dtype=torch.float64))
+    assert cpp_kernels.sfa_module_for(torch.zeros(2)) is cpp_kernels.sfa_module()
+    assert cpp_kernels.sfa_module_for(torch.zeros(2, dtype=torch.float64)) is None
 
 
 @pytest.mark.parametrize('n', [5, 16, 1007, 100003])  # scalar tail only, one vector, tails, several threads' tasks
@@ -99,3 +99,18 @@ def test_the_virtualenvs_ninja_is_found_without_activation(monkeypatch, tmp_path
     monkeypatch.setenv('PATH', str(tmp_path))  # no ninja on PATH
     cpp_kernels.put_interpreters_ninja_on_path()
     assert shutil.which('ninja') == osp.join(scripts, 'ninja')
+
+
+def test_a_failed_build_warns_and_leaves_the_pytorch_kernels(monkeypatch):
+    import torch.utils.cpp_extension
+
+    def no_compiler(**kwargs):
+        raise RuntimeError('no C++ compiler')
+    monkeypatch.setattr(torch.utils.cpp_extension, 'load', no_compiler)
+    monkeypatch.setattr(cpp_kernels, '_tried', False)  # as in a fresh process
+    monkeypatch.setattr(cpp_kernels, '_module', None)
+    x = special_inputs(100, 4)
+    with pytest.warns(UserWarning, match='building the C\\+\\+ SFA kernels failed .*no C\\+\\+ compiler'):
+        out = sfa(x)
+    assert cpp_kernels.sfa_module_for(x) is None
+    assert torch.equal(out.nan_to_num(-7), (torch.floor(x.clamp(0, 4) + 0.5) / 4).nan_to_num(-7))

@@ -71,8 +71,9 @@ def _build():
         return None
 
 
-def runs_on(x: torch.Tensor) -> bool:
-    """True if the C++ kernels serve ``x`` (float32 on CPU) and are available; not inside ``torch.compile``,
-    which traces the PyTorch kernels instead."""
-    return (x.device.type == 'cpu' and x.dtype == torch.float32 and not torch.compiler.is_compiling()
-            and sfa_module() is not None)
+def sfa_module_for(x: torch.Tensor) -> Optional[object]:
+    """The extension if it serves ``x`` (float32 on CPU) and is available, else None; None inside
+    ``torch.compile`` too, which traces the PyTorch kernels instead."""
+    if x.device.type != 'cpu' or x.dtype != torch.float32 or torch.compiler.is_compiling():
+        return None
+    return sfa_module()
