@@ -159,8 +159,8 @@ def test_measure_trains_detectors_and_segmentors_on_synthetic_batches(tmp_path, 
 
 
 def test_neuron_backend_report_follows_the_implementation_selection(monkeypatch):
-    """On CUDA, LIF neurons run spikingjelly's kernel unless pinned to 'torch'; SFA runs the fused one there and
-    the C++ one on CPU (unless it is off or failed to build)."""
+    """On CUDA, LIF neurons run spikingjelly's kernel unless pinned to 'torch'; SFA runs the fused one there; on
+    CPU both run the C++ kernels (unless they are off or failed to build)."""
     from spikeformer_mm.ops import cpp_kernels
     from spikeformer_mm.utils import neuron_backend
     monkeypatch.setattr(neuron_backend, 'neuron_implementation', lambda kind, device: dict(implementation='triton'))
@@ -169,11 +169,13 @@ def test_neuron_backend_report_follows_the_implementation_selection(monkeypatch)
     cuda, cpu = torch.device('cuda'), torch.device('cpu')
     assert re.fullmatch(f'MultiStepLIF x2: spikingjelly triton kernel; SFANeuron x1: {fused}.*',
                         neuron_backend.describe_neuron_backend(model, cuda))
-    sfa_cpu = r'C\+\+ kernel \([A-Z0-9_]+\) for float32' if cpp_kernels.sfa_module() else fused
-    assert re.fullmatch(f'MultiStepLIF x2: {fused}.*; SFANeuron x1: {sfa_cpu}.*',
+    cpp = r'C\+\+ kernel \([A-Z0-9_]+\) for float32'
+    lif_cpu, sfa_cpu = (cpp if cpp_kernels.module(kernel) else fused for kernel in ('lif', 'sfa'))
+    assert re.fullmatch(f'MultiStepLIF x2: {lif_cpu}.*; SFANeuron x1: {sfa_cpu}.*',
                         neuron_backend.describe_neuron_backend(model, cpu))
-    monkeypatch.setattr(cpp_kernels, '_module', None)
-    assert re.fullmatch(f'.*SFANeuron x1: {fused}.*', neuron_backend.describe_neuron_backend(model, cpu))
+    monkeypatch.setattr(cpp_kernels, '_modules', dict(lif=None, sfa=None))  # off or failed to build
+    assert re.fullmatch(f'MultiStepLIF x2: {fused}.*; SFANeuron x1: {fused}.*',
+                        neuron_backend.describe_neuron_backend(model, cpu))
     for lif in (model[0], model[2]):
         lif.backend = 'torch'
     assert neuron_backend.describe_neuron_backend(model, cuda).startswith('MultiStepLIF x2: fused PyTorch kernel')

@@ -1,8 +1,8 @@
-"""The C++ SFA kernels: built on this machine, bit-identical to the PyTorch kernels, selected for float32 CPU."""
+"""The C++ SFA and LIF kernels: built on this machine, equal to the PyTorch kernels, selected for float32 CPU."""
 import pytest
 import torch
 
-from spikeformer_mm.ops import cpp_kernels, kernels, sfa
+from spikeformer_mm.ops import MultiStepLIF, cpp_kernels, kernels, sfa
 
 pytestmark = pytest.mark.skipif(not cpp_kernels.enabled(), reason='C++ kernels turned off by the environment')
 
@@ -18,16 +18,22 @@ def special_inputs(n: int, D: int) -> torch.Tensor:
     return x
 
 
-def test_the_extension_builds_here():
-    assert cpp_kernels.sfa_module() is not None
-    assert cpp_kernels.sfa_module_for(torch.zeros(2)) is cpp_kernels.sfa_module()
-    assert cpp_kernels.sfa_module_for(torch.zeros(2, dtype=torch.float64)) is None
+@pytest.mark.parametrize('kernel', cpp_kernels.KERNELS)
+def test_the_extensions_build_here(kernel):
+    assert cpp_kernels.module(kernel) is not None
+    assert cpp_kernels.module_for(kernel, torch.zeros(2)) is cpp_kernels.module(kernel)
+    assert cpp_kernels.module_for(kernel, torch.zeros(2, dtype=torch.float64)) is None
+
+
+def test_an_unknown_kernel_is_named():
+    with pytest.raises(ValueError, match="kernel must be one of .*'relu'"):
+        cpp_kernels.module('relu')
 
 
 @pytest.mark.parametrize('n', [5, 16, 1007, 100003])  # scalar tail only, one vector, tails, several threads' tasks
 @pytest.mark.parametrize('D, norm', [(4, 4.0), (4, 1.0), (8, 3.0), (127, 127.0), (300, 1.0)])
 def test_forward_and_backward_equal_the_pytorch_kernels(n, D, norm):
-    module = cpp_kernels.sfa_module()
+    module = cpp_kernels.module('sfa')
     x = special_inputs(n, D)
     exact = kernels.is_power_of_two(norm)
     has_levels = D <= kernels.SFA_CODE_MAX_D
@@ -55,8 +61,81 @@ def test_neuron_gradients_match_on_the_cpp_and_the_compiled_path():
     assert torch.equal(x.grad.double(), x64.grad)
 
 
+LIF_PARAMS = [(2.0, True, True), (1.5, True, True), (2.0, False, False), (3.0, False, True), (4.0, True, False)]
+
+
+def lif_inputs(T: int, n: int) -> torch.Tensor:
+    """Membrane inputs around the threshold, with exact threshold crossings, NaN and infinities."""
+    torch.manual_seed(T * n)
+    x = torch.randn(T, n) * 1.5 + 0.8
+    x.view(-1)[3::19] = 2.0  # H = 1.0 exactly at the first step (tau=2)
+    x.view(-1)[::13] = float('nan')
+    x.view(-1)[5::17] = float('inf')
+    return x
+
+
+def same(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return torch.equal(a.isnan(), b.isnan()) and torch.equal(a.nan_to_num(-7), b.nan_to_num(-7))
+
+
+@pytest.mark.parametrize('T', [1, 2, 4, 7])
+@pytest.mark.parametrize('n', [5, 16, 1007, 100003])
+@pytest.mark.parametrize('tau, decay_input, detach_reset', LIF_PARAMS)
+def test_lif_forward_equals_the_per_step_loop(T, n, tau, decay_input, detach_reset):
+    module, x, exact = cpp_kernels.module('lif'), lif_inputs(T, n), kernels.is_power_of_two(tau)
+    spikes, levels = kernels.lif_forward(x, tau, 1.0, 0.0, decay_input, True, exact)
+    got_spikes, got_levels = module.lif_forward(x, tau, 1.0, 0.0, decay_input, True, exact)
+    assert torch.equal(got_spikes, spikes) and torch.equal(got_levels, levels)
+    assert torch.equal(module.lif_forward(x, tau, 1.0, 0.0, decay_input, False, exact)[0], spikes)
+
+
+@pytest.mark.parametrize('T', [1, 4, 7])
+@pytest.mark.parametrize('tau, decay_input, detach_reset', LIF_PARAMS)
+def test_lif_backward_equals_the_compiled_kernel_and_the_per_step_loop(T, tau, decay_input, detach_reset):
+    """Bit for bit against the compiled kernel on whole vectors (both use at::vec's exp; inductor's scalar tail
+    uses libm's); to float rounding against the eager per-step loop (whose sigmoid is aten's) everywhere."""
+    module, exact = cpp_kernels.module('lif'), kernels.is_power_of_two(tau)
+    params = (tau, 1.0, 0.0, decay_input, detach_reset, 4.0, exact)
+    for n in (1024, 1007):
+        x, grad = lif_inputs(T, n), torch.randn(T, n)
+        got = module.lif_backward(grad, x, None, None, *params)
+        if n % 64 == 0 and not kernels.lif_backward_kernel.disabled:
+            assert same(got, kernels.lif_backward_kernel(grad, x, None, None, *params))
+        expected = kernels.lif_backward(grad, x, None, None, *params)
+        assert torch.equal(got.isnan(), expected.isnan())
+        torch.testing.assert_close(got.nan_to_num(-7), expected.nan_to_num(-7), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize('T', [1, 4])
+def test_lif_backward_recomputes_a_batch_norm_output_bit_for_bit(T):
+    """With a BatchNorm's input and ``scale``/``shift`` the kernel equals itself on the transformed input."""
+    module = cpp_kernels.module('lif')
+    torch.manual_seed(T)
+    B, C, HW = 3, 5, 37  # rows of 37 elements: channel boundaries inside vectors
+    x, grad = torch.randn(T, B, C, HW), torch.randn(T, B, C, HW)
+    scale, shift = torch.randn(C, 1), torch.randn(C, 1)
+    params = (2.0, 1.0, 0.0, True, True, 4.0, True)
+    transformed = kernels.batch_norm_transform(x, scale, shift)
+    expected = module.lif_backward(grad, transformed, None, None, *params)
+    assert torch.equal(module.lif_backward(grad, x, scale, shift, *params), expected)
+    torch.testing.assert_close(expected, kernels.lif_backward(grad, x, scale, shift, *params), rtol=1e-6, atol=1e-7)
+
+
+def test_bad_lif_inputs_name_the_problem():
+    module, params = cpp_kernels.module('lif'), (2.0, 1.0, 0.0, True, True, 4.0, True)
+    x = torch.zeros(4, 2, 3, 5)
+    with pytest.raises(RuntimeError, match='same shape'):
+        module.lif_backward(torch.zeros(4, 30), x, None, None, *params)
+    with pytest.raises(RuntimeError, match='C = 3 elements'):
+        module.lif_backward(x, x, torch.zeros(2), torch.zeros(2), *params)
+    with pytest.raises(RuntimeError, match=r'\[T, B, C, HW\]'):
+        module.lif_backward(x.view(4, 30), x.view(4, 30), torch.zeros(3), torch.zeros(3), *params)
+    with pytest.raises(RuntimeError, match='contiguous'):
+        module.lif_forward(torch.zeros(5, 4).t(), 2.0, 1.0, 0.0, True, False, True)
+
+
 def test_bad_inputs_name_the_problem():
-    module = cpp_kernels.sfa_module()
+    module = cpp_kernels.module('sfa')
     with pytest.raises(RuntimeError, match='contiguous'):
         module.sfa_forward(torch.zeros(4, 4).t(), 4, 4.0, False, False, True)
     with pytest.raises(RuntimeError, match='Double'):
@@ -76,17 +155,19 @@ def test_environment_and_isa_selection(monkeypatch):
     assert cpp_kernels.isa_flags('DEFAULT') == []
 
 
-def test_a_torch_compiled_model_traces_the_pytorch_kernel():
+@pytest.mark.parametrize('kind', ['sfa', 'lif'])
+def test_a_torch_compiled_model_traces_the_pytorch_kernel(kind):
     """Inside ``torch.compile`` the neuron is traced through the PyTorch kernel (dynamo cannot see into C++)."""
     from spikeformer_mm.ops import SFANeuron
-    neuron = SFANeuron(D=4)
-    x = special_inputs(999, 4).requires_grad_()
+    neuron = SFANeuron(D=4) if kind == 'sfa' else MultiStepLIF()
+    x = (special_inputs(999, 4) if kind == 'sfa' else lif_inputs(3, 333)).requires_grad_()
     x_compiled = x.detach().clone().requires_grad_()
     out, out_compiled = neuron(x), torch.compile(neuron, fullgraph=True)(x_compiled)
-    assert torch.equal(out.nan_to_num(-7), out_compiled.nan_to_num(-7))
+    assert same(out, out_compiled)
     out.nansum().backward()
     out_compiled.nansum().backward()
-    assert torch.equal(x.grad, x_compiled.grad)
+    assert torch.equal(x.grad.isnan(), x_compiled.grad.isnan())
+    torch.testing.assert_close(x.grad.nan_to_num(-7), x_compiled.grad.nan_to_num(-7), rtol=1e-6, atol=1e-7)
 
 
 def test_the_virtualenvs_ninja_is_found_without_activation(monkeypatch, tmp_path):
@@ -107,10 +188,12 @@ def test_a_failed_build_warns_and_leaves_the_pytorch_kernels(monkeypatch):
     def no_compiler(**kwargs):
         raise RuntimeError('no C++ compiler')
     monkeypatch.setattr(torch.utils.cpp_extension, 'load', no_compiler)
-    monkeypatch.setattr(cpp_kernels, '_tried', False)  # as in a fresh process
-    monkeypatch.setattr(cpp_kernels, '_module', None)
+    monkeypatch.setattr(cpp_kernels, '_modules', {})  # as in a fresh process
     x = special_inputs(100, 4)
     with pytest.warns(UserWarning, match='building the C\\+\\+ SFA kernels failed .*no C\\+\\+ compiler'):
         out = sfa(x)
-    assert cpp_kernels.sfa_module_for(x) is None
+    assert cpp_kernels.module_for('sfa', x) is None
     assert torch.equal(out.nan_to_num(-7), (torch.floor(x.clamp(0, 4) + 0.5) / 4).nan_to_num(-7))
+    with pytest.warns(UserWarning, match='building the C\\+\\+ LIF kernels failed'):
+        spikes = MultiStepLIF()(x.view(4, 25))
+    assert torch.equal(spikes, kernels.lif_forward(x.view(4, 25), 2.0, 1.0, 0.0, True, False, True)[0])

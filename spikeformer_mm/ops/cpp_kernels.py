@@ -1,11 +1,11 @@
-"""The C++ SFA kernels (``csrc/sfa_cpu.cpp``), built on first use for this CPU's vector ISA.
+"""The C++ neuron kernels (``csrc/sfa_cpu.cpp``, ``csrc/lif_cpu.cpp``), built on first use for this CPU's vector ISA.
 
-On CPU, a ``torch.compile``d neuron call costs ~50 us of dispatch before its loop runs, and inductor's SFA loop
-ran at 1.2-1.5x aten's ReLU; the hand-written loops (``at::vec``, ``at::parallel_for``) run at a ReLU's speed
-and are called through pybind in a few us (4 us for 20k elements on 1 thread). They are built once per machine
-by ``torch.utils.cpp_extension.load`` (cached under ``TORCH_EXTENSIONS_DIR``, ~40 s). ``SPIKEFORMER_COMPILE=0``,
-``SPIKEFORMER_CPP=0`` or a failed build (no C++ compiler) leave the ``torch.compile``/eager kernels of
-:mod:`.kernels` in charge.
+On CPU, a ``torch.compile``d neuron call costs tens of us of dispatch before its loop runs, and inductor's loops
+ran slower than aten's ReLU (``tools/benchmark_neurons.py`` with ``SPIKEFORMER_CPP=0`` times them); the
+hand-written loops (``at::vec``, ``at::parallel_for``) are called through pybind in a few us. Each extension is
+built once per machine by ``torch.utils.cpp_extension.load`` (cached under ``TORCH_EXTENSIONS_DIR``, ~40 s).
+``SPIKEFORMER_COMPILE=0``, ``SPIKEFORMER_CPP=0`` or a failed build (no C++ compiler) leave the
+``torch.compile``/eager kernels of :mod:`.kernels` in charge.
 """
 import os
 import os.path as osp
@@ -16,7 +16,7 @@ from typing import Optional
 
 import torch
 
-SOURCE = osp.join(osp.dirname(__file__), 'csrc', 'sfa_cpu.cpp')
+KERNELS = ('sfa', 'lif')  # csrc/{kernel}_cpu.cpp
 
 # compiler flags that make at::vec use each ISA (as ATen builds its CPU kernels)
 ISA_FLAGS = {
@@ -25,8 +25,7 @@ ISA_FLAGS = {
     'AVX2': ['-mavx2', '-mfma', '-DCPU_CAPABILITY_AVX2', '-DCPU_CAPABILITY=AVX2'],
 }
 
-_module = None
-_tried = False
+_modules = {}  # kernel -> the built extension, or None once a build failed or the kernels are off
 
 
 def isa_flags(capability: str) -> list:
@@ -39,14 +38,14 @@ def enabled() -> bool:
     return os.environ.get('SPIKEFORMER_COMPILE', '1') != '0' and os.environ.get('SPIKEFORMER_CPP', '1') != '0'
 
 
-def sfa_module() -> Optional[object]:
-    """The built extension (``sfa_forward``, ``sfa_backward``), or None if it is off or cannot be built."""
-    global _module, _tried
-    if not _tried:
-        _tried = True
-        if enabled():
-            _module = _build()
-    return _module
+def module(kernel: str) -> Optional[object]:
+    """The built extension of ``kernel`` (``'sfa'``: ``sfa_forward``/``sfa_backward``, ``'lif'``:
+    ``lif_forward``/``lif_backward``), or None if it is off or cannot be built."""
+    if kernel not in KERNELS:
+        raise ValueError(f'kernel must be one of {KERNELS}, got {kernel!r}')
+    if kernel not in _modules:
+        _modules[kernel] = _build(kernel) if enabled() else None
+    return _modules[kernel]
 
 
 def put_interpreters_ninja_on_path() -> None:
@@ -57,23 +56,24 @@ def put_interpreters_ninja_on_path() -> None:
         os.environ['PATH'] = os.pathsep.join([scripts, os.environ.get('PATH', '')])
 
 
-def _build():
+def _build(kernel: str):
     from torch.utils.cpp_extension import load
     capability = torch.backends.cpu.get_cpu_capability()
     put_interpreters_ninja_on_path()
     try:
-        return load(name=f'spikeformer_sfa_cpu_{capability.lower()}', sources=[SOURCE],
+        return load(name=f'spikeformer_{kernel}_cpu_{capability.lower()}',
+                    sources=[osp.join(osp.dirname(__file__), 'csrc', f'{kernel}_cpu.cpp')],
                     extra_cflags=['-O3', '-ffp-contract=off', '-fopenmp', *isa_flags(capability)],
                     extra_ldflags=['-fopenmp'], verbose=False)
     except Exception as error:  # no compiler, no ninja, ...: the torch.compile / eager kernels compute the same
-        warnings.warn(f'building the C++ SFA kernels failed ({type(error).__name__}: {error}); '
+        warnings.warn(f'building the C++ {kernel.upper()} kernels failed ({type(error).__name__}: {error}); '
                       'using the torch.compile/eager kernels')
         return None
 
 
-def sfa_module_for(x: torch.Tensor) -> Optional[object]:
-    """The extension if it serves ``x`` (float32 on CPU) and is available, else None; None inside
+def module_for(kernel: str, x: torch.Tensor) -> Optional[object]:
+    """The extension of ``kernel`` if it serves ``x`` (float32 on CPU) and is available, else None; None inside
     ``torch.compile`` too, which traces the PyTorch kernels instead."""
     if x.device.type != 'cpu' or x.dtype != torch.float32 or torch.compiler.is_compiling():
         return None
-    return sfa_module()
+    return module(kernel)

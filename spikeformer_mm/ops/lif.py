@@ -6,6 +6,7 @@ from spikingjelly.activation_based import functional, surrogate
 from torch import nn
 
 from spikeformer_mm.registry import MODELS
+from . import cpp_kernels
 from .batch_norm import bn_source_of
 from .kernels import is_power_of_two, lif_backward_kernel, lif_forward_kernel
 from .spike_storage import mark_spikes
@@ -39,6 +40,26 @@ def _select_spikingjelly_cuda_implementation(backend: str) -> None:
     _selection._requested = 'auto' if backend == 'auto' else backend
 
 
+def _forward(x: torch.Tensor, tau, v_threshold, v_reset, decay_input, with_levels, exact_reciprocal):
+    """Plain ``x [T, N]`` -> ``(spikes [T, N], uint8 spikes or None)``: the C++ kernel on float32 CPU tensors,
+    else the ``torch.compile``d one (same values)."""
+    module = cpp_kernels.module_for('lif', x)
+    if module is None:
+        return lif_forward_kernel(x, tau, v_threshold, v_reset, decay_input, with_levels, exact_reciprocal)
+    results = module.lif_forward(x, tau, v_threshold, v_reset, decay_input, with_levels, exact_reciprocal)
+    return results[0], (results[1] if with_levels else None)
+
+
+def _backward(grad_spikes: torch.Tensor, x: torch.Tensor, scale, shift, *params) -> torch.Tensor:
+    """``grad_spikes`` and ``x`` (``[T, N]``, or a BatchNorm's input ``[T, B, C, HW]`` with ``scale``/``shift``
+    ``[C, 1]``) -> the input's gradient in ``x``'s layout: the C++ kernel on float32 CPU tensors, else the
+    ``torch.compile``d one."""
+    module = cpp_kernels.module_for('lif', x)
+    if module is None:
+        return lif_backward_kernel(grad_spikes, x, scale, shift, *params)
+    return module.lif_backward(grad_spikes, x, scale, shift, *params)
+
+
 class _MultiStepLIFFunction(torch.autograd.Function):
     """Fused multi-step LIF -> (spikes, the same spikes as uint8 when ``with_levels``, else None).
 
@@ -51,8 +72,8 @@ class _MultiStepLIFFunction(torch.autograd.Function):
     def forward(ctx, x, tau, v_threshold, v_reset, decay_input, detach_reset, alpha, with_levels):
         exact_reciprocal = is_power_of_two(tau)
         # the kernel sees a plain (non-view) [T, N] tensor: one compiled graph serves every layer shape
-        spikes, levels = lif_forward_kernel(_flat_time_major(x), tau, v_threshold, v_reset, decay_input,
-                                            with_levels, exact_reciprocal)
+        spikes, levels = _forward(_flat_time_major(x), tau, v_threshold, v_reset, decay_input, with_levels,
+                                  exact_reciprocal)
         if ctx.needs_input_grad[0]:
             bn_source = bn_source_of(x)
             ctx.save_for_backward(*(bn_source or (x, None, None)))
@@ -67,7 +88,7 @@ class _MultiStepLIFFunction(torch.autograd.Function):
         if scale is None:  # the neuron's own input, as a plain [T, N] tensor
             x = _flat_time_major(x)
         # grad_spikes in the layout of x: [T, N], or [T, B, C, HW] for a BatchNorm's input
-        grad_x = lif_backward_kernel(grad_spikes.contiguous().view(x.shape).detach(), x, scale, shift, *ctx.params)
+        grad_x = _backward(grad_spikes.contiguous().view(x.shape).detach(), x, scale, shift, *ctx.params)
         return grad_x.view(grad_spikes.shape), None, None, None, None, None, None, None
 
 
@@ -90,11 +111,11 @@ class MultiStepLIF(nn.Module):
     The membrane starts at rest on every call, so no state leaks between calls and no ``reset_net`` is needed.
     Backends: on CUDA tensors ``'auto'`` runs spikingjelly 2.x's multi-step LIF op, which picks its native CUDA or
     triton kernel (``'cuda'``/``'triton'`` pin one; spikingjelly 2.x has no cupy kernels); on CPU, and with
-    ``backend='torch'`` anywhere, a fused PyTorch kernel (``torch.compile``d, exact) that writes the spikes and their
-    uint8 copy for autograd's storage in one pass and keeps only its input for the backward pass (which recomputes
-    the membrane), or nothing of its own when the input comes from a
-    :class:`~spikeformer_mm.ops.RecomputableBatchNorm2d` (it recomputes the input from the BatchNorm's). Both
-    compute the same dynamics.
+    ``backend='torch'`` anywhere, a fused kernel (C++ ``csrc/lif_cpu.cpp`` for float32 CPU tensors, else
+    ``torch.compile``d PyTorch; exact) that writes the spikes and their uint8 copy for autograd's storage in one
+    pass and keeps only its input for the backward pass (which recomputes the membrane), or nothing of its own
+    when the input comes from a :class:`~spikeformer_mm.ops.RecomputableBatchNorm2d` (it recomputes the input from
+    the BatchNorm's). Both compute the same dynamics.
 
     Shapes: input ``[T, ...]`` (T >= 1, at least 2-D) -> binary spikes ``[T, ...]`` of the input's dtype.
     """

@@ -13,7 +13,7 @@ from .spike_storage import mark_spikes
 def _forward(x: torch.Tensor, D: int, norm: float, with_code: bool, code_has_levels: bool):
     """Flat ``x [N]`` -> ``(out [N], code [N] uint8 or None)``: the C++ kernel on float32 CPU tensors, else the
     ``torch.compile``d one (same values)."""
-    module = cpp_kernels.sfa_module_for(x)
+    module = cpp_kernels.module_for('sfa', x)
     if module is not None:
         results = module.sfa_forward(x, D, norm, with_code, code_has_levels, is_power_of_two(norm))
         return results[0], (results[1] if with_code else None)
@@ -22,7 +22,7 @@ def _forward(x: torch.Tensor, D: int, norm: float, with_code: bool, code_has_lev
 
 def _backward(grad: torch.Tensor, code: torch.Tensor, norm: float) -> torch.Tensor:
     """Flat ``grad [N]`` and the forward's ``code [N]`` -> the input's gradient ``[N]``."""
-    module = cpp_kernels.sfa_module_for(grad)
+    module = cpp_kernels.module_for('sfa', grad)
     if module is not None:
         return module.sfa_backward(grad, code, norm, is_power_of_two(norm))
     return sfa_backward_kernel(grad, code, norm, is_power_of_two(norm))

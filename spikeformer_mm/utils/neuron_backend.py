@@ -14,24 +14,25 @@ def _fused_kernel(forward_kernel: kernels.MaybeCompiled) -> str:
     return 'fused PyTorch kernel, torch.compile' + ('' if forward_kernel.compiled else ' (not run yet)')
 
 
-def _sfa_kernel(device: torch.device) -> str:
-    if device.type == 'cpu' and cpp_kernels.sfa_module() is not None:
+def _cpu_or_fused_kernel(kernel: str, forward_kernel: kernels.MaybeCompiled, device: torch.device) -> str:
+    if device.type == 'cpu' and cpp_kernels.module(kernel) is not None:
         return f'C++ kernel ({torch.backends.cpu.get_cpu_capability()}) for float32'
-    return _fused_kernel(kernels.sfa_forward_kernel)
+    return _fused_kernel(forward_kernel)
 
 
 def _lif_kernel(neurons: list, device: torch.device) -> str:
     if any(select_implementation(m.backend, device) == 'spikingjelly' for m in neurons):
         return f"spikingjelly {neuron_implementation('lif', device)['implementation']} kernel"
-    return _fused_kernel(kernels.lif_forward_kernel)
+    return _cpu_or_fused_kernel('lif', kernels.lif_forward_kernel, device)
 
 
 def describe_neuron_backend(model: nn.Module, device: torch.device) -> str:
-    """E.g. ``'MultiStepLIF x77: fused PyTorch kernel, torch.compile'``; ``'none (no spiking neuron)'``."""
+    """E.g. ``'MultiStepLIF x77: C++ kernel (AVX512) for float32'``; ``'none (no spiking neuron)'``."""
     parts = []
     for cls in SPIKING_NEURONS:
         neurons = [m for m in model.modules() if type(m) is cls]
         if neurons:
-            kind = _lif_kernel(neurons, device) if cls is MultiStepLIF else _sfa_kernel(device)
+            kind = (_lif_kernel(neurons, device) if cls is MultiStepLIF
+                    else _cpu_or_fused_kernel('sfa', kernels.sfa_forward_kernel, device))
             parts.append(f'{cls.__name__} x{len(neurons)}: {kind}')
     return '; '.join(parts) or 'none (no spiking neuron)'

@@ -1,0 +1,154 @@
+// Multi-step LIF forward and backward on contiguous float32 CPU tensors [T, N]: one vectorised, multi-threaded
+// pass each, every element's T steps in registers.
+//
+// The same arithmetic as spikeformer_mm/ops/kernels.py (lif_forward / lif_backward), bit for bit:
+//   charge    H = v + (X - (v - v_reset)) * (1 / tau)            decay_input, 1 / tau exact (else / tau)
+//             H = v - (v - v_reset) * (1 / tau) + X              otherwise
+//   fire      S = float(H >= v_threshold), v = S ? v_reset : H   (NaN: no spike, v stays NaN)
+//   backward  sig = 1 / (1 + exp(-(alpha * (H - v_threshold)))), sg = alpha * sig * (1 - sig),
+//             reset = float(H < v_threshold) [+ (v_reset - H) * sg unless detach_reset],
+//             dH = dS * sg + carry * reset, dX = dH * (1 / tau) (decay_input) or dH, carry = dH - dH * (1 / tau)
+// In the backward pass X may be recomputed from a BatchNorm's input x [T, B, C, HW] as X = x * scale[c] + shift[c].
+// Tails are processed as partial vectors, so that every element takes the vector code path (at::vec's exp).
+// Built by spikeformer_mm/ops/cpp_kernels.py for the CPU's vector ISA (at::vec), with -ffp-contract=off.
+#include <torch/extension.h>
+
+#include <ATen/Parallel.h>
+#include <ATen/cpu/vec/vec.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+namespace {
+
+using Vec = at::vec::Vectorized<float>;
+constexpr int64_t kGrain = 32768;  // element-steps per task, as aten's elementwise kernels
+
+void check_input(const torch::Tensor& t, const char* name, c10::ScalarType dtype) {
+  TORCH_CHECK(t.device().is_cpu() && t.is_contiguous() && t.scalar_type() == dtype, name,
+              " must be a contiguous CPU tensor of ", dtype, ", got ", t.scalar_type(), " on ", t.device(),
+              t.is_contiguous() ? "" : " (not contiguous)");
+}
+
+// The neuron's constants, broadcast once per task.
+struct Params {
+  Params(double tau, double v_threshold, double v_reset, bool decay_input, bool exact_reciprocal)
+      : tau(static_cast<float>(tau)), inv_tau(static_cast<float>(1.0 / tau)),
+        threshold(static_cast<float>(v_threshold)), reset(static_cast<float>(v_reset)),
+        decay_input(decay_input), exact_reciprocal(exact_reciprocal) {}
+
+  Vec divide(const Vec& v) const { return exact_reciprocal ? v * inv_tau : v / tau; }
+
+  Vec charge(const Vec& v, const Vec& x) const {
+    return decay_input ? v + divide(x - (v - reset)) : v - divide(v - reset) + x;
+  }
+
+  Vec tau, inv_tau, threshold, reset;
+  bool decay_input, exact_reciprocal;
+};
+
+int64_t grain_for(int64_t T) { return std::max<int64_t>(kGrain / std::max<int64_t>(T, 1), Vec::size()); }
+
+// x [T, ...] float -> spikes [T, ...] float and, if with_levels, the same spikes as uint8
+std::vector<torch::Tensor> lif_forward(const torch::Tensor& x, double tau, double v_threshold, double v_reset,
+                                       bool decay_input, bool with_levels, bool exact_reciprocal) {
+  check_input(x, "x", torch::kFloat);
+  TORCH_CHECK(x.dim() >= 1 && x.size(0) >= 1, "x must have shape [T, ...] with T >= 1, got ", x.sizes());
+  auto spikes = torch::empty_like(x);
+  auto levels = with_levels ? torch::empty(x.sizes(), x.options().dtype(torch::kUInt8)) : torch::Tensor();
+  const int64_t T = x.size(0), N = x.numel() / T;
+  const float* in = x.data_ptr<float>();
+  float* out = spikes.data_ptr<float>();
+  uint8_t* bytes = with_levels ? levels.data_ptr<uint8_t>() : nullptr;
+  at::parallel_for(0, N, grain_for(T), [&](int64_t begin, int64_t end) {
+    const Params p(tau, v_threshold, v_reset, decay_input, exact_reciprocal);
+    const Vec one(1.f);
+    for (int64_t i = begin; i < end; i += Vec::size()) {
+      const int count = static_cast<int>(std::min<int64_t>(Vec::size(), end - i));
+      Vec v = p.reset;
+      for (int64_t t = 0; t < T; ++t) {
+        const int64_t at = t * N + i;
+        const Vec h = p.charge(v, Vec::loadu(in + at, count));
+        const Vec fired = h >= p.threshold;
+        const Vec spike = fired & one;
+        spike.store(out + at, count);
+        if (bytes) at::vec::convert<uint8_t>(spike).store(bytes + at, count);
+        v = Vec::blendv(h, p.reset, fired);
+      }
+    }
+  });
+  if (with_levels) return {spikes, levels};
+  return {spikes};
+}
+
+// grad_spikes, x [T, N] (or, with scale/shift [C], a BatchNorm's input [T, B, C, HW]) -> grad_x in x's layout
+torch::Tensor lif_backward(const torch::Tensor& grad_spikes, const torch::Tensor& x,
+                           const c10::optional<torch::Tensor>& scale, const c10::optional<torch::Tensor>& shift,
+                           double tau, double v_threshold, double v_reset, bool decay_input, bool detach_reset,
+                           double alpha, bool exact_reciprocal) {
+  check_input(grad_spikes, "grad_spikes", torch::kFloat);
+  check_input(x, "x", torch::kFloat);
+  TORCH_CHECK(grad_spikes.sizes() == x.sizes(), "grad_spikes and x must have the same shape, got ",
+              grad_spikes.sizes(), " and ", x.sizes());
+  TORCH_CHECK(x.dim() >= 1 && x.size(0) >= 1, "x must have shape [T, ...] with T >= 1, got ", x.sizes());
+  const bool transformed = scale.has_value();
+  TORCH_CHECK(transformed == shift.has_value(), "scale and shift go together");
+  const int64_t T = x.size(0), N = x.numel() / T;
+  int64_t channels = 1, row = N;  // X = x * scale[c] + shift[c], c = (n / row) % channels
+  const float *scales = nullptr, *shifts = nullptr;
+  if (transformed) {
+    TORCH_CHECK(x.dim() == 4, "with scale/shift, x must be a BatchNorm's input [T, B, C, HW], got ", x.sizes());
+    check_input(*scale, "scale", torch::kFloat);
+    check_input(*shift, "shift", torch::kFloat);
+    channels = x.size(2);
+    row = x.size(3);
+    TORCH_CHECK(scale->numel() == channels && shift->numel() == channels, "scale and shift must have C = ",
+                channels, " elements, got ", scale->numel(), " and ", shift->numel());
+    scales = scale->data_ptr<float>();
+    shifts = shift->data_ptr<float>();
+  }
+  auto grad_x = torch::empty_like(x);
+  const float* g = grad_spikes.data_ptr<float>();
+  const float* in = x.data_ptr<float>();
+  float* res = grad_x.data_ptr<float>();
+  at::parallel_for(0, N, grain_for(T), [&](int64_t begin, int64_t end) {
+    const Params p(tau, v_threshold, v_reset, decay_input, exact_reciprocal);
+    const Vec zero(0.f), one(1.f), a(static_cast<float>(alpha));
+    std::vector<Vec> charged(T);
+    for (int64_t i = begin; i < end;) {
+      const int64_t segment_end = std::min(end, (i / row + 1) * row);  // one channel's elements
+      const int64_t c = (i / row) % channels;
+      const Vec sc = transformed ? Vec(scales[c]) : one, sh = transformed ? Vec(shifts[c]) : zero;
+      for (; i < segment_end; i = std::min(i + Vec::size(), segment_end)) {
+        const int count = static_cast<int>(std::min<int64_t>(Vec::size(), segment_end - i));
+        Vec v = p.reset;
+        for (int64_t t = 0; t < T; ++t) {
+          Vec input = Vec::loadu(in + t * N + i, count);
+          if (transformed) input = input * sc + sh;
+          charged[t] = p.charge(v, input);
+          v = Vec::blendv(charged[t], p.reset, charged[t] >= p.threshold);
+        }
+        Vec carry = zero;
+        for (int64_t t = T - 1; t >= 0; --t) {
+          const Vec& h = charged[t];
+          const Vec sig = (one + (zero - a * (h - p.threshold)).exp()).reciprocal();
+          const Vec surrogate = a * sig * (one - sig);
+          Vec reset_grad = (h < p.threshold) & one;
+          if (!detach_reset) reset_grad = reset_grad + (p.reset - h) * surrogate;
+          const Vec grad_h = Vec::loadu(g + t * N + i, count) * surrogate + carry * reset_grad;
+          (decay_input ? p.divide(grad_h) : grad_h).store(res + t * N + i, count);
+          carry = grad_h - p.divide(grad_h);
+        }
+      }
+    }
+  });
+  return grad_x;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("lif_forward", &lif_forward, "multi-step LIF forward: [spikes] or [spikes, uint8 spikes]");
+  m.def("lif_backward", &lif_backward, "multi-step LIF backward with the sigmoid surrogate");
+}
