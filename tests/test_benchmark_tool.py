@@ -213,7 +213,11 @@ def test_benchmark_tool_end_to_end(tmp_path):
         for metric, r in paired.items():
             assert quartiles[metric] == pytest.approx([0.75 * r[0] + 0.25 * r[1], 0.25 * r[0] + 0.75 * r[1]])
         assert ratios == pytest.approx(dict({metric: statistics.median(r) for metric, r in paired.items()},
-                                            memory=entry['snn']['peak_mem_mb'] / entry['ann']['peak_mem_mb']))
+                                            memory=entry['snn']['peak_mem_mb'] / entry['ann']['peak_mem_mb'],
+                                            process_memory=entry['snn']['process_peak_mb'] /
+                                            entry['ann']['process_peak_mb']))
+        for figures in (entry['snn'], entry['ann']):  # the process's peak: the step's on top of the resident
+            assert figures['process_peak_mb'] == pytest.approx(figures['peak_mem_mb'] + figures['resident_mem_mb'])
         assert entry['snn']['train_step_s'] == pytest.approx(statistics.median(snn['train']))
         assert entry['snn']['infer_images_per_s'] == pytest.approx(2 / statistics.median(snn['infer']))
     (scaling,) = report['time_scaling']
@@ -265,6 +269,8 @@ def test_workers_take_turns_and_ratios_pair_calls_of_the_same_turn(tmp_path, mon
     assert t1['ratios']['train_step'] == pytest.approx(1.1, rel=0.1)
     assert t1['ratios']['inference'] == pytest.approx(1.1, rel=0.1)
     assert t1['ratios']['memory'] == pytest.approx(101 / 100)
+    assert t1['ratios']['process_memory'] == pytest.approx(102 / 101)  # 1 MB resident in every worker
+    assert t4['snn']['process_peak_mb'] == 402
     assert report['time_scaling'][0]['ann']['train_step'] == pytest.approx(4.0, rel=0.1)
     assert len(t1['snn']['rounds']) == 2 and len(t1['snn']['rounds'][1]['seconds']['train']) == 2
     assert report['rounds'] == 2 and 'the workers taking turns' in benchmark.format_report(report)

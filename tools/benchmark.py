@@ -10,8 +10,9 @@ are each measured in a subprocess of their own (``--threads`` intra-op threads) 
 images:
 
 * training memory: the peak memory a training step adds over what is resident before it (model, optimizer
-  state, inputs): see :mod:`spikeformer_mm.utils.measure`. Measured first, with glibc mapping every tensor on its
-  own; the times are then measured as ``tools/train.py`` runs, reusing freed memory
+  state, inputs): see :mod:`spikeformer_mm.utils.measure`; and the process's peak during the step (that plus the
+  resident memory: interpreter, libraries, weights, optimizer state). Measured first, with glibc mapping every
+  tensor on its own; the times are then measured as ``tools/train.py`` runs, reusing freed memory
   (:mod:`spikeformer_mm.utils.cpu_allocator`);
 * inference: images/s of the network's forward pass (``mode='tensor'``, no grad, preprocessed inputs);
   a segmentor's data preprocessor pads to ``--resolution`` instead of the config's crop size;
@@ -57,7 +58,7 @@ from spikeformer_mm.utils.neuron_backend import describe_neuron_backend
 from spikeformer_mm.utils.synthetic_batch import synthetic_batch, task_of
 
 MODELS = ('snn', 'ann')
-METRICS = ('train_step', 'inference', 'memory')
+METRICS = ('train_step', 'inference', 'memory', 'process_memory')
 PHASES = ('infer', 'train')  # timed in this order
 
 
@@ -254,7 +255,7 @@ def measure_round(args, index: int) -> dict:
 
 
 def paired_cost_ratios(a: dict, b: dict) -> dict:
-    """Costs of ``a`` over ``b``: train-step time, time per image at inference, training memory.
+    """Costs of ``a`` over ``b``: train-step time, time per image at inference, training-step memory, process peak.
 
     The times are the median of the ratios of calls timed in the same turn (same round and repeat), with their
     quartiles under ``'quartiles'``; the memory is the ratio of the medians.
@@ -264,6 +265,7 @@ def paired_cost_ratios(a: dict, b: dict) -> dict:
               for metric, phase in (('train_step', 'train'), ('inference', 'infer'))}
     return dict({metric: statistics.median(ratios) for metric, ratios in paired.items()},
                 memory=a['peak_mem_mb'] / b['peak_mem_mb'],
+                process_memory=a['process_peak_mb'] / b['process_peak_mb'],
                 quartiles={metric: _quartiles(ratios) for metric, ratios in paired.items()})
 
 
@@ -302,6 +304,7 @@ def combine_rounds(rounds: list, batch: int) -> dict:
                     infer_images_per_s=batch / statistics.median(all_seconds('infer')),
                     peak_mem_mb=statistics.median(r['peak_mem_mb'] for r in rounds),
                     resident_mem_mb=statistics.median(r['resident_mem_mb'] for r in rounds),
+                    process_peak_mb=statistics.median(r['peak_mem_mb'] + r['resident_mem_mb'] for r in rounds),
                     rounds=[dict(peak_mem_mb=r['peak_mem_mb'], resident_mem_mb=r['resident_mem_mb'],
                                  seconds=r['seconds']) for r in rounds])
     return combined
@@ -342,18 +345,19 @@ def format_report(report: dict) -> str:
              f"{report['warmup']} warm-up in each of {report['rounds']} round(s), the workers taking turns",
              f"machine: {report['machine']}; torch {report['torch']}; {report['date']}",
              f"spiking neurons: {report['neuron_backend']}; CPU allocator: {report['cpu_allocator']}", '',
-             '| T | model | train step (s) | inference (img/s) | train-step memory (MB) |',
-             '|---|---|---|---|---|']
+             '| T | model | train step (s) | inference (img/s) | train-step memory (MB) | process peak (MB) |',
+             '|---|---|---|---|---|---|']
     for entry in report['results']:
         for model, name in (('snn', 'SNN'), ('ann', 'ANN twin')):
             m = entry[model]
             lines.append(f"| {entry['T']} | {name} | {m['train_step_s']:.3f} | {m['infer_images_per_s']:.2f} | "
-                         f"{m['peak_mem_mb']:.0f} |")
+                         f"{m['peak_mem_mb']:.0f} | {m['process_peak_mb']:.0f} |")
         lines.append(_ratio_row(entry['T'], 'SNN / ANN', entry['ratios']))
     for scaling in report['time_scaling']:
         for model, name in (('snn', 'SNN'), ('ann', 'ANN twin')):
             lines.append(_ratio_row(f"{scaling['T']} / 1", name, scaling[model]))
-    lines += ['', 'ratios are costs (time per step, time per image, memory): below 1 is cheaper; time ratios are '
+    lines += ['', 'ratios are costs (time per step, time per image, step memory, process peak): below 1 is cheaper; '
+              'time ratios are '
               'medians of the ratios of calls timed in the same turn, their quartiles:']
     spreads = [(f"T={entry['T']} SNN / ANN", entry['ratios']) for entry in report['results']]
     spreads += [(f"T={scaling['T']} / T=1 {name}", scaling[model]) for scaling in report['time_scaling']
