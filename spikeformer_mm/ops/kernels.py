@@ -142,8 +142,8 @@ def sfa_forward(x: torch.Tensor, D: int, norm: float, with_code: bool, code_has_
     :mod:`.spike_storage`): one byte written instead of two. ``clamp(x, 0, D) == x`` is the window test (false
     for NaN and infinities too). The code is converted from float values: inductor vectorises that, not a bool -> uint8 cast.
     The clamp is ``relu`` then ``clamp_max``: inductor emits ``clamp(x, 0, D)`` as two NaN-propagating
-    ``maximum``/``minimum`` vector calls and ``relu`` as one plain ``clamp_min``, which halved the no-grad forward
-    (0.58 ms instead of 1.03 ms on 1.2M elements, 1 thread); the values are the same, NaN included.
+    ``maximum``/``minimum`` vector calls and ``relu`` as one plain ``clamp_min`` (see DEVELOPERS.md for the
+    measured difference); the values are the same, NaN included.
     """
     clamped = torch.clamp_max(torch.relu(x), D)
     levels = torch.floor(clamped + 0.5)
