@@ -57,7 +57,7 @@ class TestMultiStepLIF:
         assert torch.equal(first, lif(x))
         assert torch.equal(first, lif(x))
 
-    @pytest.mark.parametrize('T', [1, 4])  # T = 1 recomputes the membrane from the input, T > 1 keeps it
+    @pytest.mark.parametrize('T', [1, 4])  # T = 4: resets and the gradient carried through time
     def test_matches_per_step_loop_forward_and_backward(self, T):
         torch.manual_seed(0)
         x = (torch.randn(T, 3, 16, 7, 7) * 2).requires_grad_()
