@@ -311,3 +311,26 @@ def test_neuron_benchmark_reference_loop_is_the_lif():
     assert 0 < reference.mean() < 1
     assert torch.equal(spikes, reference)
     torch.testing.assert_close(actual, expected)
+
+
+def test_profile_time_steps_lists_each_ops_time_at_every_T(tmp_path, capsys):
+    """tools/analysis_tools/profile_time_steps.py: both models built as the benchmark builds them, profiled in
+    turns; every listed op has its time per step at each T and the ratio of the two."""
+    spec = importlib.util.spec_from_file_location('profile_time_steps',
+                                                  REPO / 'tools' / 'analysis_tools' / 'profile_time_steps.py')
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    config = str(tiny_classifier_config(tmp_path, META_15M))
+    tool.main([config, '--T', '1', '2', '--steps', '1', '--batch', '2', '--resolution', '32', '--threads', '1',
+               '--top', '8'])
+    out = capsys.readouterr().out
+    total = re.search(r'T=1 (\d+), T=2 (\d+); T=2 / T=1: (\d+\.\d\d)x', out)
+    assert total and float(total[3]) == pytest.approx(int(total[2]) / int(total[1]), abs=0.02)
+    rows = re.findall(r'^\| (\S[^|]*) \| (\d+\.\d) \| (\d+\.\d) \| (\d+\.\d\d)x \|$', out, re.M)
+    assert len(rows) == 8 and 'aten::convolution_backward' in [op for op, *_ in rows]
+    for op, t1, t2, ratio in rows:
+        if float(t1) >= 1:  # a ratio of rounded small times would not match
+            assert float(ratio) == pytest.approx(float(t2) / float(t1), rel=0.1), op
+    with pytest.raises(SystemExit):
+        tool.parse_args([config, '--T', '4'])  # nothing to compare with
+    assert '--T takes two or more distinct time-step counts' in capsys.readouterr().err

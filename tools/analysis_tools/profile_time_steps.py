@@ -1,0 +1,101 @@
+"""Where a training step's time goes as T grows: per-op self CPU time at each T against the first, in one process.
+
+    python tools/analysis_tools/profile_time_steps.py CONFIG [--model snn|ann] [--T 1 4] [--steps 2] [--batch 8]
+                                                      [--resolution 224 [W]] [--threads 2] [--top 25]
+                                                      [--cfg-options k=v ...]
+
+Builds the model (``snn``, or its ANN twin ``ann``) at every ``--T`` exactly as ``tools/benchmark.py`` does (same
+synthetic batch, optimizer and CPU allocator), then profiles ``--steps`` training steps of each with
+``torch.profiler``, the time-step counts taking turns step by step so that the machine's drift weighs on all of
+them alike. It prints the total self CPU time per step at each T and the ``--top`` ops of the largest T, each with
+its time per step at every T and its ratio to the first T: an op whose ratio exceeds the T ratio is what makes a
+step scale worse than linearly. CPU only (the profiler's CPU times).
+"""
+import argparse
+import collections
+import importlib.util
+import os.path as osp
+import sys
+
+import torch
+from mmengine.config import DictAction
+from torch.profiler import profile
+
+TOOLS = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def load_benchmark_tool():
+    """``tools/benchmark.py`` as a module (its ``Measurement`` builds and warms up a model as the benchmark does)."""
+    spec = importlib.util.spec_from_file_location('spikeformer_benchmark_tool', osp.join(TOOLS, 'benchmark.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Per-op training-step time at several T, profiled in turns')
+    parser.add_argument('config', help='classifier, detector or segmentor config file')
+    parser.add_argument('--model', choices=['snn', 'ann'], default='snn', help='the spiking model or its ANN twin')
+    parser.add_argument('--T', type=int, nargs='+', default=[1, 4], help='time steps (default: 1 4)')
+    parser.add_argument('--steps', type=int, default=2, help='profiled training steps per T (default: 2)')
+    parser.add_argument('--batch', type=int, default=8, help='images per batch (default: 8)')
+    parser.add_argument('--resolution', type=int, nargs='+', default=[224], metavar='SIZE',
+                        help='input height and width, or one size for both (default: 224)')
+    parser.add_argument('--threads', type=int, default=2, help='intra-op threads (default: 2)')
+    parser.add_argument('--top', type=int, default=25, help='ops to list (default: 25)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+                        help='override settings in the config, as in tools/train.py')
+    args = parser.parse_args(argv)
+    if not osp.isfile(args.config):
+        parser.error(f'config file not found: {args.config}')
+    if len(args.resolution) > 2 or min(args.resolution) < 1:
+        parser.error(f'--resolution takes one or two positive sizes (H [W]), got {args.resolution}')
+    args.resolution = args.resolution * 2 if len(args.resolution) == 1 else args.resolution
+    if min(args.T) < 1 or len(set(args.T)) < 2 or len(set(args.T)) != len(args.T):
+        parser.error(f'--T takes two or more distinct time-step counts >= 1, got {args.T}')
+    for name in ('steps', 'batch', 'threads', 'top'):
+        if getattr(args, name) < 1:
+            parser.error(f'--{name} must be >= 1, got {getattr(args, name)}')
+    return args
+
+
+def profile_steps(args) -> dict:
+    """``{T: Counter(op -> self CPU microseconds per step)}``, the Ts' steps profiled in turns."""
+    benchmark = load_benchmark_tool()
+    measurements = {T: benchmark.Measurement(dict(
+        config=osp.abspath(args.config), cfg_options=args.cfg_options, model=args.model, T=T, batch=args.batch,
+        resolution=args.resolution, threads=args.threads, warmup=1, repeats=1, device='cpu')) for T in args.T}
+    totals = {T: collections.Counter() for T in args.T}
+    for _ in range(args.steps):
+        for T, measurement in measurements.items():
+            with profile() as prof:
+                measurement.seconds('train')
+            for event in prof.key_averages():
+                totals[T][event.key] += event.self_cpu_time_total / args.steps
+    return totals
+
+
+def format_table(totals: dict, top: int) -> str:
+    first, last = min(totals), max(totals)
+    sums = {T: sum(ops.values()) for T, ops in totals.items()}
+    lines = ['self CPU time per training step (ms): ' + ', '.join(f'T={T} {s / 1e3:.0f}' for T, s in sums.items())
+             + f'; T={last} / T={first}: {sums[last] / sums[first]:.2f}x', '',
+             '| op | ' + ' | '.join(f'T={T} (ms)' for T in totals) + f' | T={last} / T={first} |',
+             '|---|' + '---|' * (len(totals) + 1)]
+    for op, _ in totals[last].most_common(top):
+        ratio = totals[last][op] / totals[first][op] if totals[first][op] else float('inf')
+        lines.append(f'| {op[:60]} | ' + ' | '.join(f'{ops[op] / 1e3:.1f}' for ops in totals.values())
+                     + f' | {ratio:.2f}x |')
+    return '\n'.join(lines)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    print(f'{args.config}: {args.model}, batch {args.batch}, {args.resolution[0]}x{args.resolution[1]}, '
+          f'{args.threads} threads, {args.steps} profiled steps per T')
+    print(format_table(profile_steps(args), args.top))
+
+
+if __name__ == '__main__':
+    sys.exit(main())
