@@ -14,11 +14,13 @@ step scale worse than linearly. CPU only (the profiler's CPU times).
 import argparse
 import collections
 import importlib.util
+import logging
 import os.path as osp
 import sys
 
 import torch
 from mmengine.config import DictAction
+from mmengine.logging import MMLogger
 from torch.profiler import profile
 
 TOOLS = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -62,6 +64,7 @@ def parse_args(argv=None):
 def profile_steps(args) -> dict:
     """``{T: Counter(op -> self CPU microseconds per step)}``, the Ts' steps profiled in turns."""
     benchmark = load_benchmark_tool()
+    MMLogger.get_current_instance().setLevel(logging.WARNING)  # not the optimizer's line per parameter
     measurements = {T: benchmark.Measurement(dict(
         config=osp.abspath(args.config), cfg_options=args.cfg_options, model=args.model, T=T, batch=args.batch,
         resolution=args.resolution, threads=args.threads, warmup=1, repeats=1, device='cpu')) for T in args.T}
