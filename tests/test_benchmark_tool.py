@@ -313,6 +313,13 @@ def test_neuron_benchmark_reference_loop_is_the_lif():
     torch.testing.assert_close(actual, expected)
 
 
+def test_neuron_benchmark_names_its_kernels_and_ratios():
+    tool = load_tool('benchmark_neurons')
+    text = tool.format_rows([('MultiStepLIF (T=4)', (4, 2), 0.003, 0.002, 3.0)], threads=2)
+    assert re.search(r'^kernels: MultiStepLIF x1: .+; SFANeuron x1: .+$', text, re.M)
+    assert '| MultiStepLIF (T=4) | [4, 2] | 3.0 | 2.0 | 1.50x | <= 3x |' in text
+
+
 def test_profile_time_steps_lists_each_ops_time_at_every_T(tmp_path, capsys):
     """tools/analysis_tools/profile_time_steps.py: both models built as the benchmark builds them, profiled in
     turns; every listed op has its time per step at each T and the ratio of the two."""

@@ -14,10 +14,12 @@ from typing import Tuple
 
 import torch
 from spikingjelly.activation_based import surrogate
+from torch import nn
 
 from spikeformer_mm.ops import MultiStepLIF, SFANeuron
 from spikeformer_mm.utils.cpu_allocator import reuse_freed_cpu_memory
 from spikeformer_mm.utils.measure import interleaved_median_seconds
+from spikeformer_mm.utils.neuron_backend import describe_neuron_backend
 
 LIF_SHAPE = (4, 8, 64, 56, 56)
 SFA_SHAPE = (8, 64, 56, 56)
@@ -79,7 +81,9 @@ def measure(args):
 
 
 def format_rows(rows, threads: int) -> str:
-    lines = [f'CPU, {threads} threads, torch {torch.__version__}; forward + backward, median', '',
+    kernels = describe_neuron_backend(nn.ModuleList([MultiStepLIF(), SFANeuron()]), torch.device('cpu'))
+    lines = [f'CPU, {threads} threads, torch {torch.__version__}; forward + backward, median',
+             f'kernels: {kernels}', '',
              '| neuron | shape | neuron (ms) | ReLU (ms) | neuron / ReLU | target |', '|---|---|---|---|---|---|']
     for name, shape, seconds, relu, target in rows:
         goal = f'<= {target:g}x' if target else '(reference)'
