@@ -130,6 +130,10 @@ def test_bad_lif_inputs_name_the_problem():
         module.lif_backward(x, x, torch.zeros(2), torch.zeros(2), *params)
     with pytest.raises(RuntimeError, match=r'\[T, B, C, HW\]'):
         module.lif_backward(x.view(4, 30), x.view(4, 30), torch.zeros(3), torch.zeros(3), *params)
+    with pytest.raises(RuntimeError, match='scale and shift go together'):
+        module.lif_backward(x, x, torch.zeros(3), None, *params)
+    with pytest.raises(RuntimeError, match='T >= 1'):
+        module.lif_forward(torch.zeros(0, 4), 2.0, 1.0, 0.0, True, False, True)
     with pytest.raises(RuntimeError, match='contiguous'):
         module.lif_forward(torch.zeros(5, 4).t(), 2.0, 1.0, 0.0, True, False, True)
 
