@@ -188,6 +188,7 @@ class EnergyCounter:
         self._batch = 0
         self._lif_T = 0
         self._frames_T = None
+        self._spike_frames_T = None
         self.layers: Dict[str, _LayerStats] = {}
         self.neurons: Dict[str, _NeuronStats] = {}
         self._state_bytes = defaultdict(int)
@@ -256,8 +257,21 @@ class EnergyCounter:
 
     @property
     def time_steps(self) -> int:
-        """T: the explicit value, else the LIF time axis, else the first layer's frames per image, else 1."""
-        return self._explicit_T or self._lif_T or self._frames_T or 1
+        """T: the explicit value, else the LIF time axis, else the frames per image of the first conv fed by
+        spikes, else of the first layer, else 1."""
+        return self._explicit_T or self._lif_T or self._spike_frames_T or self._frames_T or 1
+
+    def _note_frames(self, module: nn.Module, x: torch.Tensor) -> None:
+        """Frames per image (``x [T*B, ...]``) of the first synaptic layer and of the first conv fed by spikes
+        (a time-major network folds T into the batch; its stem may run once per image, before any spike)."""
+        if not self._batch or x.dim() == 0 or x.shape[0] % self._batch:
+            return
+        frames = x.shape[0] // self._batch
+        if self._frames_T is None:
+            self._frames_T = frames
+        mark = _source(x)
+        if self._spike_frames_T is None and isinstance(module, CONVS) and mark is not None and mark[0] == 'spikes':
+            self._spike_frames_T = frames
 
     def _level_mean(self, x: torch.Tensor):
         """``(mean input level, input kind)`` for a synaptic input, or ``(None, 'real')``."""
@@ -293,8 +307,7 @@ class EnergyCounter:
     def _synaptic_hook(self, name: str, module: nn.Module, args: tuple, out) -> None:
         stats = self.layers[name]
         x = args[0]
-        if self._frames_T is None and self._batch and x.dim() > 0 and x.shape[0] % self._batch == 0:
-            self._frames_T = x.shape[0] // self._batch
+        self._note_frames(module, x)
         macs = synaptic_macs(module, args, out)
         stats.calls += 1
         stats.macs += macs

@@ -5,7 +5,9 @@ mapping ``[T, B, C, H, W]`` to ``[T, B, C', H', W']``), one per candidate output
 ``self._freeze_stages()`` at the end of its ``__init__``. This base class supplies everything else:
 
 * input validation: ``[B, in_channels, H, W]`` with H and W divisible by ``size_divisor``, clear errors otherwise;
-* direct encoding: the image is repeated ``T`` times, ``[B, C, H, W]`` -> ``[T, B, C, H, W]``;
+* direct encoding: the image is repeated ``T`` times, ``[B, C, H, W]`` -> ``[T, B, C, H, W]``; the neuron-free
+  layers that open the network (the stem's conv + BN) see the same frame at every step, so they run once per image
+  and their output is repeated (:func:`run_units`);
 * ``out_indices`` over the stages (negative indices allowed), returned as a tuple;
 * outputs averaged over T (``[B, C, H, W]``, for stock necks) or kept time-major (``keep_time=True``);
 * ``frozen_stages`` (stages ``0..frozen_stages`` get ``requires_grad=False`` and stay in eval mode) and
@@ -26,10 +28,39 @@ from spikeformer_mm.ops.batch_norm import forget_bn_source
 from ..layers import SpikeConvBN
 
 
+def repeat_frames(x: torch.Tensor, T: int) -> torch.Tensor:
+    """One frame ``[1, B, ...]`` -> ``[T, B, ...]``, contiguous (``x`` itself when ``T == 1``)."""
+    return x if T == 1 else x.expand(T, *x.shape[1:]).contiguous()
+
+
+def is_per_frame(unit: nn.Module) -> bool:
+    """Whether ``unit`` maps every time step on its own and the same way: a conv + BN with no neuron."""
+    return isinstance(unit, SpikeConvBN) and unit.neuron is None
+
+
+def run_units(units: Sequence[nn.Module], x: torch.Tensor, repeat: int = 1,
+              call: Optional[Callable] = None) -> torch.Tensor:
+    """Apply ``units`` in turn (each as ``call(unit, x)``, default ``unit(x)``) to ``x [T, B, ...]``.
+
+    With ``repeat = T > 1``, ``x`` is one frame ``[1, B, ...]`` of a direct encoding: the leading per-frame units
+    (:func:`is_per_frame`) run on it once, and their output is repeated ``T`` times before the first unit with a
+    neuron (or at the end). The values are those of the units on ``T`` copies of the frame; in training a
+    BatchNorm among them takes its statistics over one copy (the same mean and biased variance; the running
+    variance's Bessel factor counts ``B*H*W`` values instead of ``T*B*H*W``, a relative difference below
+    ``1 / (B*H*W)``).
+    """
+    for unit in units:
+        if repeat > 1 and not is_per_frame(unit):
+            x, repeat = repeat_frames(x, repeat), 1
+        x = unit(x) if call is None else call(unit, x)
+    return repeat_frames(x, repeat)
+
+
 class SpikingStage(nn.Module):
     """A downsampling layer followed by a sequence of blocks, all time-major.
 
-    Shapes: ``[T, B, C_in, H, W]`` -> ``[T, B, C_out, H / stride, W / stride]``.
+    Shapes: ``[T, B, C_in, H, W]`` -> ``[T, B, C_out, H / stride, W / stride]``; with ``repeat = T``, one frame
+    ``[1, B, C_in, H, W]`` to repeat ``T`` times (see :func:`run_units`).
     """
 
     def __init__(self, downsample: nn.Module, blocks: Sequence[nn.Module]):
@@ -37,11 +68,13 @@ class SpikingStage(nn.Module):
         self.downsample = downsample
         self.blocks = nn.ModuleList(blocks)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.downsample(x)
-        for block in self.blocks:
-            x = block(x)
-        return x
+    @property
+    def units(self) -> list:
+        """The downsampling layer and the blocks, in order."""
+        return [self.downsample, *self.blocks]
+
+    def forward(self, x: torch.Tensor, repeat: int = 1) -> torch.Tensor:
+        return run_units(self.units, x, repeat)
 
 
 class BaseSpikingBackbone(BaseModule):
@@ -181,32 +214,37 @@ class BaseSpikingBackbone(BaseModule):
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """``[B, C, H, W]`` -> tuple of ``[B, C_i, H_i, W_i]`` (or ``[T, B, C_i, H_i, W_i]`` with keep_time)."""
         self._check_input(x)
-        return self._forward_time_major(x.unsqueeze(0).expand(self.T, *x.shape).contiguous())
+        return self._forward_time_major(x.unsqueeze(0), repeat=self.T)
 
-    def _forward_time_major(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        """Run the stages on ``[T, B, C, H, W]`` and collect the ``out_indices`` outputs."""
+    def _forward_time_major(self, x: torch.Tensor, repeat: int = 1) -> Tuple[torch.Tensor, ...]:
+        """Run the stages on ``[T, B, C, H, W]`` (or on one frame ``[1, B, C, H, W]`` to repeat ``repeat = T``
+        times, see :func:`run_units`) and collect the ``out_indices`` outputs."""
         outs = []
         checkpointed = self.with_cp and self.training and torch.is_grad_enabled()
         with compact_spike_storage(torch.is_grad_enabled()):  # saved spikes in 1 byte, bit-exact
             for i, stage in enumerate(self.stages[:self.out_indices[-1] + 1]):
-                x = self._checkpointed(stage, x) if checkpointed else stage(x)
+                if checkpointed:
+                    x = self._checkpointed(stage, x, repeat)
+                elif isinstance(stage, SpikingStage):
+                    x = stage(x, repeat)
+                else:
+                    x = stage(repeat_frames(x, repeat))
+                repeat = 1
                 if i in self.out_indices:
                     outs.append(x if self.keep_time else x.mean(0))
         return tuple(outs)
 
     @staticmethod
-    def _checkpointed(stage: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    def _checkpointed(stage: nn.Module, x: torch.Tensor, repeat: int = 1) -> torch.Tensor:
         """Run ``stage`` with each of its units (downsampling layer, blocks) checkpointed."""
         if isinstance(stage, SpikingStage):
-            units = [stage.downsample, *stage.blocks]
+            units = stage.units
         elif isinstance(stage, nn.Sequential):
             units = list(stage)
         else:
             units = [stage]
-        for unit in units:
-            # the recomputation sees an untagged copy of the unit's input: the first pass must not use the tag
-            x = forget_bn_source(checkpoint_module(unit)(x))
-        return x
+        # the recomputation sees an untagged copy of the unit's input: the first pass must not use the tag
+        return run_units(units, x, repeat, call=lambda unit, y: forget_bn_source(checkpoint_module(unit)(y)))
 
     def _freeze_stages(self) -> None:
         for stage in self.stages[:self.frozen_stages + 1]:
