@@ -81,12 +81,13 @@ def same(a: torch.Tensor, b: torch.Tensor) -> bool:
 @pytest.mark.parametrize('T', [1, 2, 4, 7])
 @pytest.mark.parametrize('n', [5, 16, 1007, 100003])
 @pytest.mark.parametrize('tau, decay_input, detach_reset', LIF_PARAMS)
-def test_lif_forward_equals_the_per_step_loop(T, n, tau, decay_input, detach_reset):
+@pytest.mark.parametrize('v_threshold, v_reset', [(1.0, 0.0), (0.7, -0.3)])  # the first step starts at v_reset
+def test_lif_forward_equals_the_per_step_loop(T, n, tau, decay_input, detach_reset, v_threshold, v_reset):
     module, x, exact = cpp_kernels.module('lif'), lif_inputs(T, n), kernels.is_power_of_two(tau)
-    spikes, levels = kernels.lif_forward(x, tau, 1.0, 0.0, decay_input, True, exact)
-    got_spikes, got_levels = module.lif_forward(x, tau, 1.0, 0.0, decay_input, True, exact)
+    spikes, levels = kernels.lif_forward(x, tau, v_threshold, v_reset, decay_input, True, exact)
+    got_spikes, got_levels = module.lif_forward(x, tau, v_threshold, v_reset, decay_input, True, exact)
     assert torch.equal(got_spikes, spikes) and torch.equal(got_levels, levels)
-    assert torch.equal(module.lif_forward(x, tau, 1.0, 0.0, decay_input, False, exact)[0], spikes)
+    assert torch.equal(module.lif_forward(x, tau, v_threshold, v_reset, decay_input, False, exact)[0], spikes)
 
 
 @pytest.mark.parametrize('T', [1, 4, 7])

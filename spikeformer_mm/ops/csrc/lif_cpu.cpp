@@ -44,11 +44,36 @@ struct Params {
     return decay_input ? v + divide(x - (v - reset)) : v - divide(v - reset) + x;
   }
 
+  // charge(reset, x) exactly, two operations fewer: v - reset is +0 at rest, and x - 0, reset - 0 are exact
+  Vec charge_at_rest(const Vec& x) const { return decay_input ? reset + divide(x) : reset + x; }
+
   Vec tau, inv_tau, threshold, reset;
   bool decay_input, exact_reciprocal;
 };
 
 int64_t grain_for(int64_t T) { return std::max<int64_t>(kGrain / std::max<int64_t>(T, 1), Vec::size()); }
+
+// One vector of elements (count of them; all Vec::size() with kFull, which skips the masked loads and stores)
+// through the T steps: spikes to out and, if bytes, as uint8 to bytes.
+template <bool kFull>
+inline void forward_vector(const Params& p, const float* in, float* out, uint8_t* bytes, int64_t T, int64_t N,
+                           int count) {
+  const Vec one(1.f);
+  Vec v;
+  for (int64_t t = 0, at = 0; t < T; ++t, at += N) {
+    const Vec x = kFull ? Vec::loadu(in + at) : Vec::loadu(in + at, count);
+    const Vec h = t == 0 ? p.charge_at_rest(x) : p.charge(v, x);
+    const Vec fired = h >= p.threshold;
+    const Vec spike = fired & one;
+    if (kFull) {
+      spike.store(out + at);
+    } else {
+      spike.store(out + at, count);
+    }
+    if (bytes) at::vec::convert<uint8_t>(spike).store(bytes + at, count);
+    v = Vec::blendv(h, p.reset, fired);
+  }
+}
 
 // x [T, ...] float -> spikes [T, ...] float and, if with_levels, the same spikes as uint8
 std::vector<torch::Tensor> lif_forward(const torch::Tensor& x, double tau, double v_threshold, double v_reset,
@@ -63,20 +88,12 @@ std::vector<torch::Tensor> lif_forward(const torch::Tensor& x, double tau, doubl
   uint8_t* bytes = with_levels ? levels.data_ptr<uint8_t>() : nullptr;
   at::parallel_for(0, N, grain_for(T), [&](int64_t begin, int64_t end) {
     const Params p(tau, v_threshold, v_reset, decay_input, exact_reciprocal);
-    const Vec one(1.f);
-    for (int64_t i = begin; i < end; i += Vec::size()) {
-      const int count = static_cast<int>(std::min<int64_t>(Vec::size(), end - i));
-      Vec v = p.reset;
-      for (int64_t t = 0; t < T; ++t) {
-        const int64_t at = t * N + i;
-        const Vec h = p.charge(v, Vec::loadu(in + at, count));
-        const Vec fired = h >= p.threshold;
-        const Vec spike = fired & one;
-        spike.store(out + at, count);
-        if (bytes) at::vec::convert<uint8_t>(spike).store(bytes + at, count);
-        v = Vec::blendv(h, p.reset, fired);
-      }
+    constexpr int kSize = Vec::size();
+    int64_t i = begin;
+    for (; i + kSize <= end; i += kSize) {
+      forward_vector<true>(p, in + i, out + i, bytes ? bytes + i : nullptr, T, N, kSize);
     }
+    if (i < end) forward_vector<false>(p, in + i, out + i, bytes ? bytes + i : nullptr, T, N, end - i);
   });
   if (with_levels) return {spikes, levels};
   return {spikes};
