@@ -315,9 +315,24 @@ def test_neuron_benchmark_reference_loop_is_the_lif():
 
 def test_neuron_benchmark_names_its_kernels_and_ratios():
     tool = load_tool('benchmark_neurons')
-    text = tool.format_rows([('MultiStepLIF (T=4)', (4, 2), 0.003, 0.002, 3.0)], threads=2)
+    text = tool.format_rows([('MultiStepLIF (T=4)', (4, 2), 0.003, 0.002, '<= 3x')], threads=2)
     assert re.search(r'^kernels: MultiStepLIF x1: .+; SFANeuron x1: .+$', text, re.M)
-    assert '| MultiStepLIF (T=4) | [4, 2] | 3.0 | 2.0 | 1.50x | <= 3x |' in text
+    assert '| MultiStepLIF (T=4) | [4, 2] | 3.00 | 2.00 | 1.50x | <= 3x |' in text
+
+
+def test_neuron_benchmark_times_forward_alone_under_no_grad(monkeypatch):
+    """The inference row runs the neuron and the ReLU without autograd: no backward pass, no graph."""
+    tool = load_tool('benchmark_neurons')
+    grad_modes = []
+
+    def op(x):
+        grad_modes.append(torch.is_grad_enabled())
+        return x * 2
+
+    neuron, relu = tool.forward_backward_seconds(op, (2, 3), warmup=1, repeats=2, backward=False)
+    assert neuron > 0 and relu > 0 and grad_modes == [False] * 3
+    tool.forward_backward_seconds(op, (2, 3), warmup=1, repeats=2)
+    assert grad_modes[3:] == [True] * 3
 
 
 def test_profile_time_steps_lists_each_ops_time_at_every_T(tmp_path, capsys):
