@@ -269,9 +269,10 @@ class EnergyCounter:
         frames = x.shape[0] // self._batch
         if self._frames_T is None:
             self._frames_T = frames
-        mark = _source(x)
-        if self._spike_frames_T is None and isinstance(module, CONVS) and mark is not None and mark[0] == 'spikes':
-            self._spike_frames_T = frames
+        if self._spike_frames_T is None and isinstance(module, CONVS):
+            mark = _source(x)
+            if mark is not None and mark[0] == 'spikes':
+                self._spike_frames_T = frames
 
     def _level_mean(self, x: torch.Tensor):
         """``(mean input level, input kind)`` for a synaptic input, or ``(None, 'real')``."""

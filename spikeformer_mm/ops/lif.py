@@ -150,7 +150,7 @@ class MultiStepLIF(nn.Module):
                 x, v0, self.tau, self.decay_input, self.v_threshold, self.v_reset, self.surrogate,
                 self.detach_reset)
             return mark_spikes(spikes)
-        if not torch.is_grad_enabled():  # inference: the kernel alone, no autograd node (~25 us a call)
+        if not torch.is_grad_enabled():  # inference: the kernel alone, no autograd node (tens of us a call)
             spikes, _ = _forward(_flat_time_major(x), self.tau, self.v_threshold, self.v_reset, self.decay_input,
                                  False, is_power_of_two(self.tau))
             return mark_spikes(spikes.view(x.shape))
