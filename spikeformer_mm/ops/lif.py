@@ -61,7 +61,7 @@ def _backward(grad_spikes: torch.Tensor, x: torch.Tensor, scale, shift, *params)
 
 
 class _MultiStepLIFFunction(torch.autograd.Function):
-    """Fused multi-step LIF -> (spikes, the same spikes as uint8 when ``with_levels``, else None).
+    """Fused multi-step LIF -> (spikes, the same spikes as uint8 for autograd's compact storage).
 
     Saves for backward only what recomputes the membrane: its input or, when the input is the training output
     of a :class:`~spikeformer_mm.ops.RecomputableBatchNorm2d`, that BatchNorm's input (which the BatchNorm keeps
@@ -69,17 +69,16 @@ class _MultiStepLIFFunction(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x, tau, v_threshold, v_reset, decay_input, detach_reset, alpha, with_levels):
+    def forward(ctx, x, tau, v_threshold, v_reset, decay_input, detach_reset, alpha):
         exact_reciprocal = is_power_of_two(tau)
         # the kernel sees a plain (non-view) [T, N] tensor: one compiled graph serves every layer shape
-        spikes, levels = _forward(_flat_time_major(x), tau, v_threshold, v_reset, decay_input, with_levels,
+        spikes, levels = _forward(_flat_time_major(x), tau, v_threshold, v_reset, decay_input, True,
                                   exact_reciprocal)
         if ctx.needs_input_grad[0]:
             bn_source = bn_source_of(x)
             ctx.save_for_backward(*(bn_source or (x, None, None)))
         ctx.params = (tau, v_threshold, v_reset, decay_input, detach_reset, alpha, exact_reciprocal)
-        if levels is not None:
-            ctx.mark_non_differentiable(levels)
+        ctx.mark_non_differentiable(levels)
         return spikes.view(x.shape), levels
 
     @staticmethod
@@ -89,7 +88,7 @@ class _MultiStepLIFFunction(torch.autograd.Function):
             x = _flat_time_major(x)
         # grad_spikes in the layout of x: [T, N], or [T, B, C, HW] for a BatchNorm's input
         grad_x = _backward(grad_spikes.contiguous().view(x.shape).detach(), x, scale, shift, *ctx.params)
-        return grad_x.view(grad_spikes.shape), None, None, None, None, None, None, None
+        return grad_x.view(grad_spikes.shape), None, None, None, None, None, None
 
 
 def _flat_time_major(x: torch.Tensor) -> torch.Tensor:
@@ -155,8 +154,7 @@ class MultiStepLIF(nn.Module):
                                  False, is_power_of_two(self.tau))
             return mark_spikes(spikes.view(x.shape))
         spikes, levels = _MultiStepLIFFunction.apply(x, self.tau, self.v_threshold, self.v_reset,
-                                                     self.decay_input, self.detach_reset, self.surrogate_alpha,
-                                                     True)
+                                                     self.decay_input, self.detach_reset, self.surrogate_alpha)
         return mark_spikes(spikes, levels=levels)
 
     def extra_repr(self) -> str:
