@@ -41,3 +41,35 @@ def test_freed_memory_is_reused_instead_of_faulted_in_again():
     assert took_effect and not opted_out
     assert faults_default > 40_000  # 200 MB of 4 KB pages, faulted in afresh every step with glibc's defaults
     assert faults_reused < 0.05 * faults_default
+
+
+TOP_OF_HEAP_FAULTS = '''
+import ctypes, resource
+from spikeformer_mm.utils.cpu_allocator import reuse_freed_cpu_memory
+print(reuse_freed_cpu_memory())
+libc = ctypes.CDLL(None)
+libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+libc.free.argtypes, libc.memset.argtypes = [ctypes.c_void_p], [ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t]
+size = 3 << 30
+faults = []
+for _ in range(3):  # nothing is allocated in between: the freed block is the top of the heap every time
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    block = libc.malloc(size)
+    libc.memset(block, 1, size)
+    libc.free(block)
+    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+print(*faults)
+'''
+
+
+@pytest.mark.skipif(_mallopt() is None, reason='needs glibc')
+def test_more_than_2gb_freed_at_the_top_of_the_heap_is_kept():
+    """What a T = 4 step frees at the top of the heap (its activations, over 2 GB for Meta-SpikeFormer 15M at batch
+    8) stays in the process: the largest finite trim threshold mallopt takes, 2 GB, returned it to the kernel
+    every step, to be faulted in again (786,400 faults per 3 GB here, every time)."""
+    out = subprocess.run([sys.executable, '-c', TOP_OF_HEAP_FAULTS], capture_output=True, text=True,
+                         check=True, env=dict(os.environ, SPIKEFORMER_MALLOC='')).stdout.split()
+    took_effect, first, *again = out[0] == 'True', *map(int, out[1:])
+    assert took_effect
+    assert first > 0.9 * (3 << 30) / 4096  # faulted in once
+    assert max(again) < 1000, f'the freed 3 GB were faulted in again: {again} page faults'

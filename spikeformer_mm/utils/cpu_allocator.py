@@ -6,10 +6,14 @@ A T = 4 step at batch 8 and 224x224 allocates tens of ~100 MB activations, so it
 than in many of its convolutions. Measured with ``tools/benchmark.py`` (Meta-SpikeFormer 15M, T = 4, batch 8,
 2 threads): a training step took 18.5 s with glibc's defaults and 10.3 s with freed memory reused.
 
-:func:`reuse_freed_cpu_memory` makes glibc serve large blocks from its heap (``M_MMAP_MAX = 0``) and keep freed
-heap memory (``M_TRIM_THRESHOLD``), so freed blocks are reused: what PyTorch's caching allocator does on a GPU. The
-price is that the process keeps its high-water mark plus some fragmentation. ``tools/train.py``, ``tools/test.py``
-and the benchmarks call it; ``SPIKEFORMER_MALLOC=default`` leaves glibc's defaults alone.
+:func:`reuse_freed_cpu_memory` makes glibc serve large blocks from its heap (``M_MMAP_MAX = 0``) and never return
+freed heap memory to the kernel (``M_TRIM_THRESHOLD = -1``), so freed blocks are reused: what PyTorch's caching
+allocator does on a GPU. A finite threshold is not enough: the largest ``mallopt`` takes, 2 GB, is less than what a
+T = 4 step can free at the top of the heap (its activations), which glibc then returned to the kernel, to be
+faulted in again by the next step (Meta-SpikeFormer 15M at T = 4: 0.03-1.2 million page faults and up to 7 s of
+system time per step with the 2 GB threshold, none with -1). The price is that the process keeps its high-water
+mark plus some fragmentation. ``tools/train.py``, ``tools/test.py`` and the benchmarks call it;
+``SPIKEFORMER_MALLOC=default`` leaves glibc's defaults alone.
 """
 import ctypes
 import os
@@ -18,7 +22,7 @@ import platform
 M_TRIM_THRESHOLD = -1  # glibc mallopt parameter numbers (malloc.h)
 M_MMAP_MAX = -4
 DEFAULT_MMAP_MAX = 65536
-_KEEP_ALL = 2**31 - 1  # mallopt takes an int
+_NEVER_TRIM = -1  # man mallopt: 'Setting M_TRIM_THRESHOLD to -1 disables trimming completely'
 
 
 def _mallopt():
@@ -35,7 +39,7 @@ def reuse_freed_cpu_memory() -> bool:
     mallopt = _mallopt()
     if mallopt is None or os.environ.get('SPIKEFORMER_MALLOC', '') == 'default':
         return False
-    return bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, _KEEP_ALL))
+    return bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, _NEVER_TRIM))
 
 
 def allow_mmap() -> None:
