@@ -33,6 +33,16 @@ def loop_lif(x, tau=2.0, v_th=1.0, v_reset=0.0, alpha=4.0):
     return torch.stack(out)
 
 
+def backward_allocates_zeros(neuron, x):
+    """Whether a backward pass through ``neuron`` zero-fills anything (a gradient for its uint8 copy)."""
+    x = x.clone().requires_grad_()
+    out = neuron(x)
+    grad = torch.randn_like(out)
+    with torch.profiler.profile() as prof:
+        out.backward(grad)
+    return any(event.key in ('aten::zeros', 'aten::zero_', 'aten::fill_') for event in prof.key_averages())
+
+
 class TestMultiStepLIF:
 
     def test_single_step_threshold(self):
@@ -94,6 +104,10 @@ class TestMultiStepLIF:
         from spikeformer_mm.ops.lif import select_implementation
         assert select_implementation(backend, torch.device(device)) == expected
 
+    @pytest.mark.parametrize('T', [1, 4])
+    def test_backward_fills_no_zero_gradient_for_the_uint8_copy(self, T):
+        assert not backward_allocates_zeros(MultiStepLIF(), torch.randn(T, 2, 8, 5, 5) * 2)
+
     def test_output_is_binary_and_keeps_shape_and_dtype(self):
         out = MultiStepLIF()(torch.randn(2, 3, 4) * 4)
         assert out.shape == (2, 3, 4) and out.dtype == torch.float32
@@ -133,6 +147,9 @@ class TestSFANeuron:
         x = torch.tensor(self.x, requires_grad=True)
         sfa(x, D=8, norm=2).sum().backward()
         assert x.grad.tolist() == [0] + [0.5] * 9
+
+    def test_backward_fills_no_zero_gradient_for_the_uint8_code(self):
+        assert not backward_allocates_zeros(SFANeuron(D=4), torch.randn(2, 8, 5, 5) * 3)
 
     def test_other_ceilings(self):
         assert SFANeuron(D=8, norm=1)(torch.tensor([7.5, 9.0, 2.2])).tolist() == [8, 8, 2]

@@ -79,6 +79,9 @@ class _MultiStepLIFFunction(torch.autograd.Function):
             ctx.save_for_backward(*(bn_source or (x, None, None)))
         ctx.params = (tau, v_threshold, v_reset, decay_input, detach_reset, alpha, exact_reciprocal)
         ctx.mark_non_differentiable(levels)
+        # no zero-filled uint8 gradient for the levels on every backward pass (they are non-differentiable, so
+        # backward runs only when the spikes have a gradient)
+        ctx.set_materialize_grads(False)
         return spikes.view(x.shape), levels
 
     @staticmethod

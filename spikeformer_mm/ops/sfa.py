@@ -46,6 +46,9 @@ class _SFAFunction(torch.autograd.Function):
         ctx.norm = norm
         if with_levels:
             ctx.mark_non_differentiable(code)
+        # no zero-filled uint8 gradient for the code on every backward pass (it is non-differentiable, so backward
+        # runs only when the output has a gradient)
+        ctx.set_materialize_grads(False)
         return out.view(x.shape), (code if with_levels else None)
 
     @staticmethod
