@@ -51,6 +51,37 @@ def test_forward_and_backward_equal_the_pytorch_kernels(n, D, norm):
     assert torch.equal(got.nan_to_num(-7), expected.nan_to_num(-7)) and torch.equal(got.isnan(), expected.isnan())
 
 
+@pytest.mark.parametrize('n', [5, 16, 1007, 100003])
+@pytest.mark.parametrize('shift, norm', [(1, 4.0), (1, 3.0), (0, 4.0), (1, 127.0), (3, 1.0)])
+def test_restoring_stored_levels_equals_the_pytorch_kernel(n, shift, norm):
+    torch.manual_seed(n)
+    code = torch.randint(0, 256, (n,), dtype=torch.uint8)
+    exact = kernels.is_power_of_two(norm)
+    got = cpp_kernels.module('sfa').sfa_restore(code.view(1, -1), shift, norm, exact)
+    assert got.shape == (1, n) and got.dtype == torch.float32
+    assert torch.equal(got.view(-1), kernels.restore_levels(code, shift, norm, torch.float32, exact))
+
+
+def test_compact_storage_restores_sfa_outputs_through_the_cpp_kernel(monkeypatch):
+    from spikeformer_mm.ops import compact_spike_storage
+    from spikeformer_mm.ops import spike_storage
+    calls = []
+
+    def spy(*args):
+        calls.append(args)
+        return kernels.restore_levels(*args)
+    monkeypatch.setattr(spike_storage, 'restore_levels_kernel', spy)
+    x = special_inputs(4099, 4).nan_to_num(0, 9, -9).requires_grad_()
+    weight = torch.randn(4099, requires_grad=True)
+    with compact_spike_storage():
+        (sfa(x) * weight).sum().backward()
+    assert torch.equal(weight.grad, sfa(x.detach()))  # restored from the code, bit for bit
+    assert not calls  # the C++ pass restored it, not the torch.compile'd kernel
+    with compact_spike_storage():  # a saved non-contiguous view of the output: the PyTorch kernel serves it
+        (sfa(x).view(-1, 1)[:4096].view(64, 64).t() * weight[:4096].view(64, 64)).sum().backward()
+    assert len(calls) == 1
+
+
 def test_neuron_gradients_match_on_the_cpp_and_the_compiled_path():
     x = special_inputs(4099, 4).requires_grad_()
     x64 = x.detach().double().requires_grad_()  # float64 is not a C++ dtype: the torch.compile'd kernel serves it
@@ -147,6 +178,10 @@ def test_bad_inputs_name_the_problem():
         module.sfa_forward(torch.zeros(4, dtype=torch.float64), 4, 4.0, False, False, True)
     with pytest.raises(RuntimeError, match='as many elements'):
         module.sfa_backward(torch.zeros(4), torch.zeros(3, dtype=torch.uint8), 4.0, True)
+    with pytest.raises(RuntimeError, match='level_shift must be in'):
+        module.sfa_restore(torch.zeros(4, dtype=torch.uint8), 8, 4.0, True)
+    with pytest.raises(RuntimeError, match='Float'):
+        module.sfa_restore(torch.zeros(4), 1, 4.0, True)
 
 
 def test_environment_and_isa_selection(monkeypatch):

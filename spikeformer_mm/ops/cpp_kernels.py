@@ -39,7 +39,7 @@ def enabled() -> bool:
 
 
 def module(kernel: str) -> Optional[object]:
-    """The built extension of ``kernel`` (``'sfa'``: ``sfa_forward``/``sfa_backward``, ``'lif'``:
+    """The built extension of ``kernel`` (``'sfa'``: ``sfa_forward``/``sfa_backward``/``sfa_restore``, ``'lif'``:
     ``lif_forward``/``lif_backward``), or None if it is off or cannot be built."""
     if kernel not in KERNELS:
         raise ValueError(f'kernel must be one of {KERNELS}, got {kernel!r}')

@@ -12,6 +12,7 @@ from typing import Optional
 
 import torch
 
+from . import cpp_kernels
 from .kernels import is_power_of_two, restore_levels_kernel
 
 _NORM_ATTR = '_spikeformer_spike_norm'
@@ -62,7 +63,18 @@ def _unpack(packed):
     levels, norm, dtype, shift = packed
     if shift == 0 and norm == 1.0:  # binary spikes: a single cast
         return levels.to(dtype)
+    module = _cpp_restore_for(levels, dtype)
+    if module is not None:  # SFA levels: one C++ pass, no torch.compile dispatch
+        return module.sfa_restore(levels, shift, norm, is_power_of_two(norm))
     return restore_levels_kernel(levels, shift, norm, dtype, is_power_of_two(norm))
+
+
+def _cpp_restore_for(levels: torch.Tensor, dtype: torch.dtype):
+    """The C++ SFA extension if it restores ``levels`` (contiguous, on CPU) to ``dtype`` (float32), else None."""
+    if dtype != torch.float32 or levels.device.type != 'cpu' or not levels.is_contiguous() or (
+            torch.compiler.is_compiling()):
+        return None
+    return cpp_kernels.module('sfa')
 
 
 @contextlib.contextmanager

@@ -10,7 +10,7 @@ than in many of its convolutions. Measured with ``tools/benchmark.py`` (Meta-Spi
 freed heap memory to the kernel (``M_TRIM_THRESHOLD = -1``), so freed blocks are reused: what PyTorch's caching
 allocator does on a GPU. A finite threshold is not enough: the largest ``mallopt`` takes, 2 GB, is less than what a
 T = 4 step can free at the top of the heap (its activations), which glibc then returned to the kernel, to be
-faulted in again by the next step (Meta-SpikeFormer 15M at T = 4: 0.03-1.2 million page faults and up to 7 s of
+faulted in again by the next step (Meta-SpikeFormer 15M at T = 4: 27,000-490,000 page faults and 0.4-3.1 s of
 system time per step with the 2 GB threshold, none with -1). The price is that the process keeps its high-water
 mark plus some fragmentation. ``tools/train.py``, ``tools/test.py`` and the benchmarks call it;
 ``SPIKEFORMER_MALLOC=default`` leaves glibc's defaults alone.

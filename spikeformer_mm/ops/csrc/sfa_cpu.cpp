@@ -5,6 +5,7 @@
 //             out = levels * (1 / norm) if 1 / norm is exact, else levels / norm;
 //             code = uint8(levels * 2 + inside) or uint8(inside), inside = (clamped == x)
 //   backward  grad_in = (grad * float(code & 1)) * (1 / norm)   (or / norm)
+//   restore   out = float(code >> level_shift) * (1 / norm)     (or / norm; kernels.py restore_levels)
 // Built by spikeformer_mm/ops/cpp_kernels.py for the CPU's vector ISA (at::vec), with -ffp-contract=off.
 #include <torch/extension.h>
 
@@ -98,9 +99,34 @@ torch::Tensor sfa_backward(const torch::Tensor& grad, const torch::Tensor& code,
   return grad_in;
 }
 
+// code [...] uint8 -> (code >> level_shift) as float, scaled by 1 / norm: the SFA output that autograd stored as
+// its code (spike_storage.py), restored bit for bit (the forward's levels are exact small integers)
+torch::Tensor sfa_restore(const torch::Tensor& code, int64_t level_shift, double norm, bool exact_reciprocal) {
+  check_input(code, "code", torch::kUInt8);
+  TORCH_CHECK(level_shift >= 0 && level_shift < 8, "level_shift must be in [0, 8), got ", level_shift);
+  auto out = torch::empty(code.sizes(), code.options().dtype(torch::kFloat));
+  const uint8_t* codes = code.data_ptr<uint8_t>();
+  float* res = out.data_ptr<float>();
+  const float n = static_cast<float>(norm), inv = static_cast<float>(1.0 / norm);
+  const int shift = static_cast<int>(level_shift);
+  at::parallel_for(0, code.numel(), kGrain, [&](int64_t begin, int64_t end) {
+    const Vec vn(n), vinv(inv);
+    int64_t i = begin;
+    for (; i + Vec::size() <= end; i += Vec::size()) {
+      const Vec levels = at::vec::convert<float>(at::vec::Vectorized<uint8_t>::loadu(codes + i, Vec::size()));
+      // levels >> shift as the float floor(levels / 2^shift): exact for bytes
+      const Vec shifted = shift ? (levels * Vec(1.f / static_cast<float>(1 << shift))).floor() : levels;
+      scale(shifted, vn, vinv, exact_reciprocal).store(res + i);
+    }
+    for (; i < end; ++i) res[i] = scale(static_cast<float>(codes[i] >> shift), n, inv, exact_reciprocal);
+  });
+  return out;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("sfa_forward", &sfa_forward, "SFA forward: [out] or [out, code]");
   m.def("sfa_backward", &sfa_backward, "SFA straight-through backward");
+  m.def("sfa_restore", &sfa_restore, "SFA output from its uint8 code (compact storage)");
 }
