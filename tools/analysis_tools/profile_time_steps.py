@@ -6,10 +6,12 @@
 
 Builds the model (``snn``, or its ANN twin ``ann``) at every ``--T`` exactly as ``tools/benchmark.py`` does (same
 synthetic batch, optimizer and CPU allocator), then profiles ``--steps`` training steps of each with
-``torch.profiler``, the time-step counts taking turns step by step so that the machine's drift weighs on all of
-them alike. It prints the total self CPU time per step at each T and the ``--top`` ops of the largest T, each with
-its time per step at every T and its ratio to the first T: an op whose ratio exceeds the T ratio is what makes a
-step scale worse than linearly. CPU only (the profiler's CPU times).
+``torch.profiler`` (after one untimed step each, which faults in again what measuring the memory released), the
+time-step counts taking turns step by step so that the machine's drift weighs on all of them alike. The models
+share one heap here, unlike the benchmark's subprocesses: page faults can still inflate the larger T's ops. It
+prints the total self CPU time per step at each T and the ``--top`` ops of the largest T, each with its time per
+step at every T and its ratio to the first T: an op whose ratio exceeds the T ratio is what makes a step scale
+worse than linearly. CPU only (the profiler's CPU times).
 """
 import argparse
 import collections
@@ -68,6 +70,8 @@ def profile_steps(args) -> dict:
     measurements = {T: benchmark.Measurement(dict(
         config=osp.abspath(args.config), cfg_options=args.cfg_options, model=args.model, T=T, batch=args.batch,
         resolution=args.resolution, threads=args.threads, warmup=1, repeats=1, device='cpu')) for T in args.T}
+    for measurement in measurements.values():  # faults in again what measuring the memory released, untimed
+        measurement.seconds('train')
     totals = {T: collections.Counter() for T in args.T}
     for _ in range(args.steps):
         for T, measurement in measurements.items():
