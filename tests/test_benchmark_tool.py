@@ -150,12 +150,26 @@ def test_measure_trains_detectors_and_segmentors_on_synthetic_batches(tmp_path, 
     assert snn.figures['task'] == which and snn.figures['peak_mem_mb'] > 0
     assert 'SFANeuron' in snn.figures['neuron_backend']
     assert snn.seconds('train') > 0 and snn.seconds('infer') > 0
+    usage = snn.last_call_usage  # of the inference call just timed
+    assert isinstance(usage['page_faults'], int) and usage['page_faults'] >= 0 and usage['system_s'] >= 0
     assert not snn.model.training and snn.seconds('train') > 0 and snn.model.training
     with pytest.raises(ValueError, match="phase must be one of \\('infer', 'train'\\), got 'test'"):
         snn.seconds('test')
     twin = benchmark.Measurement(dict(spec, model='ann'))
     assert twin.figures['params'] == snn.figures['params']
     assert twin.figures['neuron_backend'] == 'none (no spiking neuron)'
+
+
+def test_measure_counts_the_page_faults_of_the_timed_call(tmp_path, one_thread):
+    """A call that touches 256 MB of fresh memory faults at least once per 2 MB (huge pages) in its usage."""
+    benchmark = load_tool('benchmark')
+    spec = dict(config=str(tiny_classifier_config(tmp_path, META_15M)), cfg_options={}, model='snn', T=1, batch=2,
+                resolution=[32, 32], threads=one_thread, warmup=1, repeats=1, device='cpu')
+    measurement = benchmark.Measurement(spec)
+    measurement.seconds('train')
+    measurement._train = lambda: torch.ones(64 * 2**20)  # 256 MB, more than the process ever held at once
+    measurement.seconds('train')
+    assert measurement.last_call_usage['page_faults'] >= 128
 
 
 def test_neuron_backend_report_follows_the_implementation_selection(monkeypatch):
@@ -219,6 +233,11 @@ def test_benchmark_tool_end_to_end(tmp_path):
         for figures in (entry['snn'], entry['ann']):  # the process's peak: the step's on top of the resident
             assert figures['process_peak_mb'] == pytest.approx(figures['peak_mem_mb'] + figures['resident_mem_mb'])
         assert entry['snn']['train_step_s'] == pytest.approx(statistics.median(snn['train']))
+        for figures in (entry['snn'], entry['ann']):  # per training step: median page faults and system seconds
+            (r,) = figures['rounds']
+            assert len(r['page_faults']['train']) == len(r['system_s']['infer']) == 2
+            assert figures['train_page_faults'] == statistics.median(r['page_faults']['train']) >= 0
+            assert figures['train_system_s'] == pytest.approx(statistics.median(r['system_s']['train']))
         assert entry['snn']['infer_images_per_s'] == pytest.approx(2 / statistics.median(snn['infer']))
     (scaling,) = report['time_scaling']
     t1, t2 = report['results']
@@ -227,6 +246,7 @@ def test_benchmark_tool_end_to_end(tmp_path):
         b / a for a, b in zip(t1['snn']['rounds'][0]['seconds']['train'], t2['snn']['rounds'][0]['seconds']['train'])))
     assert t2['snn']['peak_mem_mb'] > t1['snn']['peak_mem_mb']  # twice the activations
     assert '| 1 | SNN / ANN |' in proc.stdout and '| 2 / 1 | SNN |' in proc.stdout
+    assert '| page faults / train step | system s / train step |' in proc.stdout
     assert re.search(r'T=2 / T=1 SNN: train_step \d+\.\d\d-\d+\.\d\d, inference', proc.stdout)
 
 
@@ -247,7 +267,8 @@ def test_workers_take_turns_and_ratios_pair_calls_of_the_same_turn(tmp_path, mon
                 return dict(peak_mem_mb=100.0 * self.T + (self.model == 'snn'), resident_mem_mb=1.0, params=5,
                             task='classifier', cpu_allocator='default', neuron_backend='none')
             slowdown = next(clock)  # every call finds the machine slower than the last
-            return cost[self.model, self.T] * slowdown * (1 if message == 'train' else 0.5)
+            seconds = cost[self.model, self.T] * slowdown * (1 if message == 'train' else 0.5)
+            return dict(seconds=seconds, page_faults=10 * self.T, system_s=0.01 * self.T)
 
         def close(self):
             log.append((self.model, self.T, 'close'))
@@ -271,6 +292,7 @@ def test_workers_take_turns_and_ratios_pair_calls_of_the_same_turn(tmp_path, mon
     assert t1['ratios']['memory'] == pytest.approx(101 / 100)
     assert t1['ratios']['process_memory'] == pytest.approx(102 / 101)  # 1 MB resident in every worker
     assert t4['snn']['process_peak_mb'] == 402
+    assert (t4['snn']['train_page_faults'], t4['snn']['train_system_s']) == (40, pytest.approx(0.04))
     assert report['time_scaling'][0]['ann']['train_step'] == pytest.approx(4.0, rel=0.1)
     assert len(t1['snn']['rounds']) == 2 and len(t1['snn']['rounds'][1]['seconds']['train']) == 2
     assert report['rounds'] == 2 and 'the workers taking turns' in benchmark.format_report(report)

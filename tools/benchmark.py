@@ -27,8 +27,9 @@ seconds) weighs on all of them alike: the time ratios (SNN/ANN, and each T over 
 ratios of calls of the same turn; the figures are the medians of all calls; memory is the median over rounds.
 ``--rounds N`` repeats this in N fresh sets of workers (the SNN started first in odd rounds, the twin in even
 ones). All workers of a round stay resident together (four at the default ``--T 1 4``).
-The printed table and ``--json`` give the figures, the ratios (with the quartiles of the paired ones) and each
-round's per-call seconds, as costs:
+The printed table and ``--json`` give the figures, the ratios (with the quartiles of the paired ones), the median
+page faults and system CPU seconds of a training step (a step that faults its activations in again is what makes
+CPU steps scale worse than linearly), and each round's per-call seconds, page faults and system seconds, as costs:
 ``inference`` ratios compare time per image, so 1.05 means 5% slower.
 """
 import argparse
@@ -37,6 +38,7 @@ import json
 import os
 import os.path as osp
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -150,7 +152,11 @@ class Measurement:
                             neuron_backend=describe_neuron_backend(model, device))
 
     def seconds(self, phase: str) -> float:
-        """Wall time of one call: ``'infer'`` (``mode='tensor'``, eval, no grad) or ``'train'`` (a train step)."""
+        """Wall time of one call: ``'infer'`` (``mode='tensor'``, eval, no grad) or ``'train'`` (a train step).
+
+        :attr:`last_call_usage` then holds the call's page faults (minor + major) and system CPU seconds: a step
+        that faults in memory freed by the one before shows here first (see ``cpu_allocator``).
+        """
         if phase not in PHASES:
             raise ValueError(f'phase must be one of {PHASES}, got {phase!r}')
         training = phase == 'train'
@@ -158,10 +164,15 @@ class Measurement:
         call = self._train if training else lambda: self.model(**self._prepared, mode='tensor')
         with torch.set_grad_enabled(training):
             self._synchronize()
+            usage = resource.getrusage(resource.RUSAGE_SELF)
             start = time.perf_counter()
             call()
             self._synchronize()
-        return time.perf_counter() - start
+            elapsed = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        faults = (after.ru_minflt + after.ru_majflt) - (usage.ru_minflt + usage.ru_majflt)
+        self.last_call_usage = dict(page_faults=faults, system_s=after.ru_stime - usage.ru_stime)
+        return elapsed
 
     def _synchronize(self) -> None:
         if self.device.type == 'cuda':
@@ -170,7 +181,7 @@ class Measurement:
 
 def serve() -> None:
     """Worker loop: the first stdin line is the spec (reply: the memory figures), then one phase per line
-    (reply: its seconds). Replies go to the original stdout, one JSON line each; stray prints go to stderr."""
+    (reply: its seconds, page faults and system seconds). Replies go to the original stdout, one JSON line each; stray prints go to stderr."""
     replies = os.fdopen(os.dup(sys.stdout.fileno()), 'w', buffering=1)
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     spec = sys.stdin.readline()
@@ -179,7 +190,8 @@ def serve() -> None:
     measurement = Measurement(json.loads(spec))
     replies.write(json.dumps(measurement.figures) + '\n')
     for line in sys.stdin:
-        replies.write(json.dumps(measurement.seconds(line.strip())) + '\n')
+        seconds = measurement.seconds(line.strip())
+        replies.write(json.dumps(dict(seconds=seconds, **measurement.last_call_usage)) + '\n')
 
 
 # ---------------------------------------------------------------- parent: the workers of a round take turns
@@ -236,18 +248,20 @@ def measure_round(args, index: int) -> dict:
     try:
         results = {}
         for worker in workers:  # one at a time: building, compiling and the memory peaks do not overlap
-            results[worker.model, worker.T] = dict(worker.request(worker.spec), seconds={})
+            results[worker.model, worker.T] = dict(worker.request(worker.spec), seconds={}, page_faults={},
+                                                   system_s={})
         for phase in PHASES:
             for worker in workers:
                 for _ in range(args.warmup):
                     worker.request(phase)
-            times = {worker: [] for worker in workers}
+            calls = {worker: [] for worker in workers}
             for repeat in range(args.repeats):
                 start = repeat % len(workers)
                 for worker in workers[start:] + workers[:start]:
-                    times[worker].append(worker.request(phase))
-            for worker, seconds in times.items():
-                results[worker.model, worker.T]['seconds'][phase] = seconds
+                    calls[worker].append(worker.request(phase))
+            for worker, replies in calls.items():
+                for key in ('seconds', 'page_faults', 'system_s'):
+                    results[worker.model, worker.T][key][phase] = [reply[key] for reply in replies]
     finally:
         for worker in workers:
             worker.close()
@@ -299,14 +313,17 @@ def combine_rounds(rounds: list, batch: int) -> dict:
     rounds' medians) and, under ``'rounds'``, each round's memory and per-repeat seconds."""
     def all_seconds(phase):
         return [s for r in rounds for s in r['seconds'][phase]]
-    combined = {key: value for key, value in rounds[0].items() if key != 'seconds'}
+    combined = {key: value for key, value in rounds[0].items() if key not in ('seconds', 'page_faults', 'system_s')}
     combined.update(train_step_s=statistics.median(all_seconds('train')),
+                    train_page_faults=statistics.median(f for r in rounds for f in r['page_faults']['train']),
+                    train_system_s=statistics.median(s for r in rounds for s in r['system_s']['train']),
                     infer_images_per_s=batch / statistics.median(all_seconds('infer')),
                     peak_mem_mb=statistics.median(r['peak_mem_mb'] for r in rounds),
                     resident_mem_mb=statistics.median(r['resident_mem_mb'] for r in rounds),
                     process_peak_mb=statistics.median(r['peak_mem_mb'] + r['resident_mem_mb'] for r in rounds),
                     rounds=[dict(peak_mem_mb=r['peak_mem_mb'], resident_mem_mb=r['resident_mem_mb'],
-                                 seconds=r['seconds']) for r in rounds])
+                                 seconds=r['seconds'], page_faults=r['page_faults'], system_s=r['system_s'])
+                            for r in rounds])
     return combined
 
 
@@ -345,13 +362,15 @@ def format_report(report: dict) -> str:
              f"{report['warmup']} warm-up in each of {report['rounds']} round(s), the workers taking turns",
              f"machine: {report['machine']}; torch {report['torch']}; {report['date']}",
              f"spiking neurons: {report['neuron_backend']}; CPU allocator: {report['cpu_allocator']}", '',
-             '| T | model | train step (s) | inference (img/s) | train-step memory (MB) | process peak (MB) |',
-             '|---|---|---|---|---|---|']
+             '| T | model | train step (s) | inference (img/s) | train-step memory (MB) | process peak (MB) '
+             '| page faults / train step | system s / train step |',
+             '|---|---|---|---|---|---|---|---|']
     for entry in report['results']:
         for model, name in (('snn', 'SNN'), ('ann', 'ANN twin')):
             m = entry[model]
             lines.append(f"| {entry['T']} | {name} | {m['train_step_s']:.3f} | {m['infer_images_per_s']:.2f} | "
-                         f"{m['peak_mem_mb']:.0f} | {m['process_peak_mb']:.0f} |")
+                         f"{m['peak_mem_mb']:.0f} | {m['process_peak_mb']:.0f} | {m['train_page_faults']:.0f} | "
+                         f"{m['train_system_s']:.2f} |")
         lines.append(_ratio_row(entry['T'], 'SNN / ANN', entry['ratios']))
     for scaling in report['time_scaling']:
         for model, name in (('snn', 'SNN'), ('ann', 'ANN twin')):
@@ -370,7 +389,7 @@ def format_report(report: dict) -> str:
 
 
 def _ratio_row(T, name: str, ratios: dict) -> str:
-    return f'| {T} | {name} | ' + ' | '.join(f'{ratios[metric]:.2f}x' for metric in METRICS) + ' |'
+    return f'| {T} | {name} | ' + ' | '.join(f'{ratios[metric]:.2f}x' for metric in METRICS) + ' | | |'
 
 
 def main(argv=None):
