@@ -149,7 +149,7 @@ def test_classifier_loss_falls():
     samples = [DataSample().set_gt_label(int(label)) for label in labels]
     wrapper = build_optim_wrapper(model, dict(optimizer=dict(type='mmpretrain.Lamb', lr=5e-3, weight_decay=0.0)))
     losses = []
-    for _ in range(12):
+    for _ in range(30):
         loss = model(images, samples, mode='loss')['loss']
         wrapper.update_params(loss)
         losses.append(loss.item())
