@@ -181,7 +181,8 @@ class Measurement:
 
 def serve() -> None:
     """Worker loop: the first stdin line is the spec (reply: the memory figures), then one phase per line
-    (reply: its seconds, page faults and system seconds). Replies go to the original stdout, one JSON line each; stray prints go to stderr."""
+    (reply: its seconds, page faults and system seconds). Replies go to the original stdout, one JSON line each;
+    stray prints go to stderr."""
     replies = os.fdopen(os.dup(sys.stdout.fileno()), 'w', buffering=1)
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     spec = sys.stdin.readline()
