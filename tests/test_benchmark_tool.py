@@ -145,7 +145,7 @@ def test_measure_trains_detectors_and_segmentors_on_synthetic_batches(tmp_path, 
     config = MASK_RCNN_TINY if which == 'detector' else tiny_segmentor_config(tmp_path)
     benchmark = load_tool('benchmark')
     spec = dict(config=str(config), cfg_options={}, model='snn', T=1, batch=2, resolution=[32, 48],
-                threads=one_thread, warmup=1, repeats=1, device='cpu')
+                threads=one_thread, warmup=1, repeats=1, device='cpu', fuse_conv_bn=False)
     snn = benchmark.Measurement(spec)
     assert snn.figures['task'] == which and snn.figures['peak_mem_mb'] > 0
     assert 'SFANeuron' in snn.figures['neuron_backend']
@@ -164,12 +164,33 @@ def test_measure_counts_the_page_faults_of_the_timed_call(tmp_path, one_thread):
     """A call that touches 256 MB of fresh memory faults at least once per 2 MB (huge pages) in its usage."""
     benchmark = load_tool('benchmark')
     spec = dict(config=str(tiny_classifier_config(tmp_path, META_15M)), cfg_options={}, model='snn', T=1, batch=2,
-                resolution=[32, 32], threads=one_thread, warmup=1, repeats=1, device='cpu')
+                resolution=[32, 32], threads=one_thread, warmup=1, repeats=1, device='cpu', fuse_conv_bn=False)
     measurement = benchmark.Measurement(spec)
     measurement.seconds('train')
     measurement._train = lambda: torch.ones(64 * 2**20)  # 256 MB, more than the process ever held at once
     measurement.seconds('train')
     assert measurement.last_call_usage['page_faults'] >= 128
+
+
+def test_fuse_conv_bn_times_inference_on_a_folded_copy(tmp_path, one_thread):
+    """``--fuse-conv-bn``: inference runs on a copy with every BatchNorm of the backbone folded into its conv, in
+    eval mode; training keeps running on the model itself, BatchNorms and all."""
+    benchmark = load_tool('benchmark')
+    spec = dict(config=str(tiny_classifier_config(tmp_path, E_10M)), cfg_options={}, model='snn', T=2, batch=2,
+                resolution=[32, 32], threads=one_thread, warmup=1, repeats=1, device='cpu', fuse_conv_bn=True)
+    measurement = benchmark.Measurement(spec)
+
+    def batch_norms(module):
+        return sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
+
+    fused, model = measurement._infer_model, measurement.model
+    assert fused is not model and batch_norms(fused) == 0 and batch_norms(model) > 0
+    calls = []
+    fused.register_forward_hook(lambda module, args, out: calls.append(module.training))
+    assert measurement.seconds('train') > 0 and model.training and calls == []
+    assert measurement.seconds('infer') > 0 and calls == [False] and not model.training
+    plain = benchmark.Measurement(dict(spec, fuse_conv_bn=False))
+    assert plain._infer_model is plain.model
 
 
 def test_neuron_backend_report_follows_the_implementation_selection(monkeypatch):
@@ -208,6 +229,7 @@ def test_benchmark_tool_end_to_end(tmp_path):
     report = json.loads(out.read_text())
     assert (report['task'], report['device'], report['threads'], report['batch'], report['resolution']) == \
         ('classifier', 'cpu', 1, 2, [64, 64])
+    assert report['fuse_conv_bn'] is False and 'inference: the model as trained' in proc.stdout
     _, model = build(config)
     neurons = sum(isinstance(m, MultiStepLIF) for m in model.modules())
     assert report['neuron_backend'] == f'MultiStepLIF x{neurons}: fused PyTorch kernel, eager'
@@ -378,3 +400,21 @@ def test_profile_time_steps_lists_each_ops_time_at_every_T(tmp_path, capsys):
     with pytest.raises(SystemExit):
         tool.parse_args([config, '--T', '4'])  # nothing to compare with
     assert '--T takes two or more distinct time-step counts' in capsys.readouterr().err
+
+
+def test_profile_time_steps_profiles_the_inference_call(tmp_path, capsys):
+    """``--phase infer``: the benchmark's inference call (eval, no grad) is profiled instead of a training step, so
+    the convolutions' forward passes are listed and no backward or optimizer op is."""
+    spec = importlib.util.spec_from_file_location('profile_time_steps',
+                                                  REPO / 'tools' / 'analysis_tools' / 'profile_time_steps.py')
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    config = str(tiny_classifier_config(tmp_path, E_10M))
+    tool.main([config, '--phase', 'infer', '--T', '1', '3', '--steps', '1', '--batch', '2', '--resolution', '32',
+               '--threads', '1', '--top', '1000'])
+    out = capsys.readouterr().out
+    assert '1 profiled inference calls per T' in out
+    assert re.search(r'self CPU time per inference call \(ms\): T=1 \d+, T=3 \d+; T=3 / T=1: \d+\.\d\dx', out)
+    ops = re.findall(r'^\| (\S[^|]*) \| \d+\.\d \| \d+\.\d \| (?:\d+\.\d\d|inf)x \|$', out, re.M)
+    assert 'aten::convolution' in ops
+    assert not [op for op in ops if 'backward' in op.lower() or 'lamb' in op.lower() or 'Optimizer' in op], ops

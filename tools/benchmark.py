@@ -1,8 +1,8 @@
 """Speed and memory of a spiking model against its ANN twin, at one or more time-step counts.
 
     python tools/benchmark.py CONFIG [--T 1 4] [--batch 8] [--resolution 224 [W]] [--threads 2]
-                              [--warmup 2] [--repeats 5] [--rounds 1] [--device auto|cpu|cuda] [--json FILE]
-                              [--cfg-options k=v ...]
+                              [--warmup 2] [--repeats 5] [--rounds 1] [--device auto|cpu|cuda] [--fuse-conv-bn]
+                              [--json FILE] [--cfg-options k=v ...]
 
 CONFIG is a classifier (mmpretrain), detector (mmdet) or segmentor (mmseg) config. For every T, the spiking model
 ("snn") and its ANN twin ("ann": every spiking neuron replaced by a ReLU, :func:`spikeformer_mm.utils.ann_twin`)
@@ -15,7 +15,10 @@ images:
   tensor on its own; the times are then measured as ``tools/train.py`` runs, reusing freed memory
   (:mod:`spikeformer_mm.utils.cpu_allocator`);
 * inference: images/s of the network's forward pass (``mode='tensor'``, no grad, preprocessed inputs);
-  a segmentor's data preprocessor pads to ``--resolution`` instead of the config's crop size;
+  a segmentor's data preprocessor pads to ``--resolution`` instead of the config's crop size. With
+  ``--fuse-conv-bn`` (as in mmdet's benchmark) it runs on a copy of the model whose BatchNorms are folded into the
+  convs before them (``mmcv.cnn.fuse_conv_bn``: the same outputs, ``tests/test_fuse_conv_bn.py``), for the
+  twin alike; training is measured on the model as it is;
 * training step: seconds of ``model.train_step`` with the config's optimizer (preprocess, forward, loss,
   backward, optimizer step).
 
@@ -33,6 +36,7 @@ CPU steps scale worse than linearly), and each round's per-call seconds, page fa
 ``inference`` ratios compare time per image, so 1.05 means 5% slower.
 """
 import argparse
+import copy
 import datetime
 import json
 import os
@@ -46,6 +50,7 @@ import tempfile
 import time
 
 import torch
+from mmcv.cnn import fuse_conv_bn
 from mmengine.config import Config, DictAction
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import MODELS as ROOT_MODELS
@@ -78,6 +83,8 @@ def parse_args(argv=None):
                         help='subprocesses per model and T, SNN and twin alternating; medians (default: 1)')
     parser.add_argument('--device', choices=['auto', 'cpu', 'cuda'], default='auto',
                         help='auto: cuda if torch sees a GPU, else cpu')
+    parser.add_argument('--fuse-conv-bn', action='store_true',
+                        help='time inference with every BatchNorm folded into the conv before it (both models)')
     parser.add_argument('--json', metavar='FILE', help='also write the results to FILE as JSON')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
                         help='override settings in the config, as in tools/train.py')
@@ -146,6 +153,7 @@ class Measurement:
         reused = device.type == 'cpu' and reuse_freed_cpu_memory()  # times as tools/train.py and tools/test.py run
         with torch.no_grad():
             self._prepared = model.data_preprocessor(data, False)
+        self._infer_model = fuse_conv_bn(copy.deepcopy(model).eval()) if spec['fuse_conv_bn'] else model
         self.figures = dict(peak_mem_mb=statistics.median(peaks), resident_mem_mb=statistics.median(resident),
                             params=sum(p.numel() for p in model.parameters()), task=task,
                             cpu_allocator='glibc, freed memory reused' if reused else 'default',
@@ -160,8 +168,8 @@ class Measurement:
         if phase not in PHASES:
             raise ValueError(f'phase must be one of {PHASES}, got {phase!r}')
         training = phase == 'train'
-        self.model.train(training)
-        call = self._train if training else lambda: self.model(**self._prepared, mode='tensor')
+        self.model.train(training)  # the fused copy stays in eval mode
+        call = self._train if training else lambda: self._infer_model(**self._prepared, mode='tensor')
         with torch.set_grad_enabled(training):
             self._synchronize()
             usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -203,7 +211,8 @@ class Worker:
         self.model, self.T = model, T
         self.spec = dict(config=osp.abspath(args.config), cfg_options=args.cfg_options, model=model, T=T,
                          batch=args.batch, resolution=args.resolution, threads=args.threads,
-                         warmup=args.warmup, repeats=args.repeats, device=args.device)
+                         warmup=args.warmup, repeats=args.repeats, device=args.device,
+                         fuse_conv_bn=args.fuse_conv_bn)
         env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
         self._stderr = tempfile.TemporaryFile(mode='w+')
         self._proc = subprocess.Popen([sys.executable, osp.abspath(__file__), '--worker'], env=env, text=True,
@@ -349,7 +358,7 @@ def benchmark(args) -> dict:
     return dict(
         config=args.config, cfg_options=args.cfg_options, task=results[0]['snn']['task'], device=args.device,
         neuron_backend=results[0]['snn']['neuron_backend'], cpu_allocator=results[0]['snn']['cpu_allocator'],
-        threads=args.threads, batch=args.batch,
+        threads=args.threads, batch=args.batch, fuse_conv_bn=args.fuse_conv_bn,
         resolution=args.resolution, warmup=args.warmup,
         repeats=args.repeats, rounds=args.rounds, machine=machine_description(args.device), torch=torch.__version__,
         date=datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC'),
@@ -362,7 +371,8 @@ def format_report(report: dict) -> str:
              f"{report['device']} ({report['threads']} threads), {report['repeats']} repeats after "
              f"{report['warmup']} warm-up in each of {report['rounds']} round(s), the workers taking turns",
              f"machine: {report['machine']}; torch {report['torch']}; {report['date']}",
-             f"spiking neurons: {report['neuron_backend']}; CPU allocator: {report['cpu_allocator']}", '',
+             f"spiking neurons: {report['neuron_backend']}; CPU allocator: {report['cpu_allocator']}; inference: "
+             + ('BatchNorm folded into the convs' if report['fuse_conv_bn'] else 'the model as trained'), '',
              '| T | model | train step (s) | inference (img/s) | train-step memory (MB) | process peak (MB) '
              '| page faults / train step | system s / train step |',
              '|---|---|---|---|---|---|---|---|']

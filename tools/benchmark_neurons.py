@@ -4,8 +4,9 @@
 
 Rows: the multi-step LIF at T=4 on ``[4, 8, 64, 56, 56]`` (spikeformer_mm's ``MultiStepLIF``, and the per-step
 autograd loop that the reference implementation runs with spikingjelly's ``torch`` backend), and SFA (D=4) on
-``[8, 64, 56, 56]``; each against ``torch.relu`` on the same tensor. A run is ``neuron(x).backward(grad)``; a last
-row times the LIF's forward pass alone at T=1 under ``no_grad`` (what T=1 inference runs). The neuron and the ReLU
+``[8, 64, 56, 56]``; each against ``torch.relu`` on the same tensor. A run is ``neuron(x).backward(grad)``; the last
+two rows time the LIF at T=1 on ``[1, 8, 64, 56, 56]``, forward + backward (what a T=1 training step runs) and its
+forward pass alone under ``no_grad`` (what T=1 inference runs). The neuron and the ReLU
 are timed alternately (so both see the same machine load) and figures are medians over ``--repeats`` runs after
 ``--warmup`` runs (which also absorb ``torch.compile``). The issue's targets: LIF <= 3x ReLU, SFA <= 1.5x ReLU.
 """
@@ -83,6 +84,7 @@ def measure(args):
                 ('MultiStepLIF (T=4)', MultiStepLIF(), LIF_SHAPE, True, '<= 3x'),
                 ('per-step LIF loop, the reference (T=4)', per_step_lif, LIF_SHAPE, True, '(reference)'),
                 ('SFANeuron (D=4)', SFANeuron(D=4), SFA_SHAPE, True, '<= 1.5x'),
+                ('MultiStepLIF (T=1)', MultiStepLIF(), LIF_T1_SHAPE, True, '(training)'),
                 ('MultiStepLIF (T=1), forward under no_grad', MultiStepLIF(), LIF_T1_SHAPE, False, '(inference)'))]
 
 

@@ -9,6 +9,8 @@
 //             reset = float(H < v_threshold) [+ (v_reset - H) * sg unless detach_reset],
 //             dH = dS * sg + carry * reset, dX = dH * (1 / tau) (decay_input) or dH, carry = dH - dH * (1 / tau)
 // In the backward pass X may be recomputed from a BatchNorm's input x [T, B, C, HW] as X = x * scale[c] + shift[c].
+// Both passes charge the first step from rest (charge_at_rest) and skip what the last step's carry and reset would
+// only pass on: the same values, fewer operations per element (T = 1 has no carry at all).
 // Tails are processed as partial vectors, so that every element takes the vector code path (at::vec's exp).
 // Built by spikeformer_mm/ops/cpp_kernels.py for the CPU's vector ISA (at::vec), with -ffp-contract=off.
 #include <torch/extension.h>
@@ -139,23 +141,28 @@ torch::Tensor lif_backward(const torch::Tensor& grad_spikes, const torch::Tensor
       const Vec sc = transformed ? Vec(scales[c]) : one, sh = transformed ? Vec(shifts[c]) : zero;
       for (; i < segment_end; i = std::min(i + Vec::size(), segment_end)) {
         const int count = static_cast<int>(std::min<int64_t>(Vec::size(), segment_end - i));
-        Vec v = p.reset;
+        Vec v;
         for (int64_t t = 0; t < T; ++t) {
           Vec input = Vec::loadu(in + t * N + i, count);
           if (transformed) input = input * sc + sh;
-          charged[t] = p.charge(v, input);
-          v = Vec::blendv(charged[t], p.reset, charged[t] >= p.threshold);
+          charged[t] = t == 0 ? p.charge_at_rest(input) : p.charge(v, input);
+          if (t + 1 < T) v = Vec::blendv(charged[t], p.reset, charged[t] >= p.threshold);
         }
         Vec carry = zero;
         for (int64_t t = T - 1; t >= 0; --t) {
           const Vec& h = charged[t];
           const Vec sig = (one + (zero - a * (h - p.threshold)).exp()).reciprocal();
           const Vec surrogate = a * sig * (one - sig);
-          Vec reset_grad = (h < p.threshold) & one;
-          if (!detach_reset) reset_grad = reset_grad + (p.reset - h) * surrogate;
-          const Vec grad_h = Vec::loadu(g + t * N + i, count) * surrogate + carry * reset_grad;
+          Vec grad_h = Vec::loadu(g + t * N + i, count) * surrogate;
+          if (t == T - 1 && detach_reset) {
+            grad_h = grad_h + zero;  // the carry is +0 and the reset gradient 0 or 1: their product is +0
+          } else {
+            Vec reset_grad = (h < p.threshold) & one;
+            if (!detach_reset) reset_grad = reset_grad + (p.reset - h) * surrogate;
+            grad_h = grad_h + carry * reset_grad;
+          }
           (decay_input ? p.divide(grad_h) : grad_h).store(res + t * N + i, count);
-          carry = grad_h - p.divide(grad_h);
+          if (t > 0) carry = grad_h - p.divide(grad_h);
         }
       }
     }
