@@ -418,3 +418,6 @@ def test_profile_time_steps_profiles_the_inference_call(tmp_path, capsys):
     ops = re.findall(r'^\| (\S[^|]*) \| \d+\.\d \| \d+\.\d \| (?:\d+\.\d\d|inf)x \|$', out, re.M)
     assert 'aten::convolution' in ops
     assert not [op for op in ops if 'backward' in op.lower() or 'lamb' in op.lower() or 'Optimizer' in op], ops
+    with pytest.raises(SystemExit):
+        tool.parse_args([config, '--fuse-conv-bn'])  # training runs the model as it is: nothing to fold
+    assert '--fuse-conv-bn folds the BatchNorms for inference' in capsys.readouterr().err

@@ -67,6 +67,8 @@ def parse_args(argv=None):
     args.resolution = args.resolution * 2 if len(args.resolution) == 1 else args.resolution
     if min(args.T) < 1 or len(set(args.T)) < 2 or len(set(args.T)) != len(args.T):
         parser.error(f'--T takes two or more distinct time-step counts >= 1, got {args.T}')
+    if args.fuse_conv_bn and args.phase == 'train':
+        parser.error('--fuse-conv-bn folds the BatchNorms for inference: it needs --phase infer')
     for name in ('steps', 'batch', 'threads', 'top'):
         if getattr(args, name) < 1:
             parser.error(f'--{name} must be >= 1, got {getattr(args, name)}')
