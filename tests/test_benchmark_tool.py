@@ -33,7 +33,9 @@ TINY_ARCH = "arch=dict(_delete_=True, embed_dims=[16, 32, 64, 96])"
 
 
 def load_tool(name: str):
-    spec = importlib.util.spec_from_file_location(f'spikeformer_tools_{name}', REPO / 'tools' / f'{name}.py')
+    """``tools/{name}.py`` as a module (``name`` may be ``'analysis_tools/...'``)."""
+    spec = importlib.util.spec_from_file_location(f"spikeformer_tools_{name.replace('/', '_')}",
+                                                  REPO / 'tools' / f'{name}.py')
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -382,10 +384,7 @@ def test_neuron_benchmark_times_forward_alone_under_no_grad(monkeypatch):
 def test_profile_time_steps_lists_each_ops_time_at_every_T(tmp_path, capsys):
     """tools/analysis_tools/profile_time_steps.py: both models built as the benchmark builds them, profiled in
     turns; every listed op has its time per step at each T and the ratio of the two."""
-    spec = importlib.util.spec_from_file_location('profile_time_steps',
-                                                  REPO / 'tools' / 'analysis_tools' / 'profile_time_steps.py')
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool('analysis_tools/profile_time_steps')
     config = str(tiny_classifier_config(tmp_path, META_15M))
     tool.main([config, '--T', '1', '2', '--steps', '1', '--batch', '2', '--resolution', '32', '--threads', '1',
                '--top', '8'])
@@ -405,10 +404,7 @@ def test_profile_time_steps_lists_each_ops_time_at_every_T(tmp_path, capsys):
 def test_profile_time_steps_profiles_the_inference_call(tmp_path, capsys):
     """``--phase infer``: the benchmark's inference call (eval, no grad) is profiled instead of a training step, so
     the convolutions' forward passes are listed and no backward or optimizer op is."""
-    spec = importlib.util.spec_from_file_location('profile_time_steps',
-                                                  REPO / 'tools' / 'analysis_tools' / 'profile_time_steps.py')
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool('analysis_tools/profile_time_steps')
     config = str(tiny_classifier_config(tmp_path, E_10M))
     tool.main([config, '--phase', 'infer', '--T', '1', '3', '--steps', '1', '--batch', '2', '--resolution', '32',
                '--threads', '1', '--top', '1000'])
