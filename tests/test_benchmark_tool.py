@@ -401,6 +401,28 @@ def test_profile_time_steps_lists_each_ops_time_at_every_T(tmp_path, capsys):
     assert '--T takes two or more distinct time-step counts' in capsys.readouterr().err
 
 
+def test_profile_time_steps_compares_the_twin_and_the_snn_in_one_process(tmp_path, capsys):
+    """``--model ann snn --T 1``: both models in turns, one column each; the neuron ops appear in the SNN's
+    column only, and the wall-time line gives the median paired ratio within the range of the calls' ratios."""
+    tool = load_tool('analysis_tools/profile_time_steps')
+    config = str(tiny_classifier_config(tmp_path, E_10M))
+    tool.main([config, '--model', 'ann', 'snn', '--T', '1', '--steps', '3', '--warmup', '2', '--batch', '2',
+               '--resolution', '32', '--threads', '1', '--top', '1000'])
+    out = capsys.readouterr().out
+    assert 'ann and snn, batch 2, 32x32, 1 threads, 3 profiled training steps per model and T after 2 untimed' in out
+    assert re.search(r'self CPU time per training step \(ms\): ann T=1 \d+, snn T=1 \d+; snn T=1 / ann T=1: ', out)
+    wall = re.search(r'wall time per training step \(s, median\): ann T=1 (\d\.\d+), snn T=1 (\d\.\d+); '
+                     r'snn T=1 / ann T=1, calls of the same turn: (\d+\.\d+)x \(from (\d+\.\d+) to (\d+\.\d+)\)', out)
+    assert wall and float(wall[4]) <= float(wall[3]) <= float(wall[5])
+    assert '| op | ann T=1 (ms) | snn T=1 (ms) | snn T=1 / ann T=1 |' in out
+    rows = dict(re.findall(r'^\| (\S[^|]*) \| \d+\.\d \| \d+\.\d \| (\d+\.\d\d|inf)x \|$', out, re.M))
+    assert rows['_SFAFunction'] == 'inf' and rows['_SFAFunctionBackward'] == 'inf'  # no SFA in the twin
+    assert 'aten::threshold_backward' not in rows  # the twin's ReLU backward: not among the SNN's ops
+    with pytest.raises(SystemExit):
+        tool.parse_args([config, '--model', 'snn', 'snn', '--T', '1'])
+    assert '--model takes snn, ann or both once' in capsys.readouterr().err
+
+
 def test_profile_time_steps_profiles_the_inference_call(tmp_path, capsys):
     """``--phase infer``: the benchmark's inference call (eval, no grad) is profiled instead of a training step, so
     the convolutions' forward passes are listed and no backward or optimizer op is."""
@@ -409,7 +431,7 @@ def test_profile_time_steps_profiles_the_inference_call(tmp_path, capsys):
     tool.main([config, '--phase', 'infer', '--T', '1', '3', '--steps', '1', '--batch', '2', '--resolution', '32',
                '--threads', '1', '--top', '1000'])
     out = capsys.readouterr().out
-    assert '1 profiled inference calls per T' in out
+    assert '1 profiled inference calls per model and T' in out
     assert re.search(r'self CPU time per inference call \(ms\): T=1 \d+, T=3 \d+; T=3 / T=1: \d+\.\d\dx', out)
     ops = re.findall(r'^\| (\S[^|]*) \| \d+\.\d \| \d+\.\d \| (?:\d+\.\d\d|inf)x \|$', out, re.M)
     assert 'aten::convolution' in ops

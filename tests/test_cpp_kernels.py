@@ -77,9 +77,40 @@ def test_compact_storage_restores_sfa_outputs_through_the_cpp_kernel(monkeypatch
         (sfa(x) * weight).sum().backward()
     assert torch.equal(weight.grad, sfa(x.detach()))  # restored from the code, bit for bit
     assert not calls  # the C++ pass restored it, not the torch.compile'd kernel
-    with compact_spike_storage():  # a saved non-contiguous view of the output: the PyTorch kernel serves it
+    with compact_spike_storage():  # a saved slice of the output: the PyTorch kernel serves it
         (sfa(x).view(-1, 1)[:4096].view(64, 64).t() * weight[:4096].view(64, 64)).sum().backward()
     assert len(calls) == 1
+
+
+def test_a_permuted_view_of_sfa_output_is_restored_by_the_cpp_kernel_with_its_strides(monkeypatch):
+    """An attention product saves its operand as a transposed view of a whole SFA output: the C++ pass restores
+    the owner and views it as saved (same values, same strides); a view of part of it, or an overlapping one, is
+    left to the PyTorch kernel."""
+    from spikeformer_mm.ops import spike_storage
+    calls = []
+
+    def spy(*args):
+        calls.append(args)
+        return kernels.restore_levels(*args)
+    monkeypatch.setattr(spike_storage, 'restore_levels_kernel', spy)
+    x = special_inputs(2 * 3 * 40 * 24, 4).nan_to_num(0, 9, -9).view(2, 3, 40, 24).requires_grad_()
+    out = sfa(x)
+    saved = out.transpose(-1, -2).permute(1, 0, 2, 3)
+    packed = spike_storage._pack(saved)
+    restored = spike_storage._unpack(packed)
+    assert not calls
+    assert restored.stride() == saved.stride() and restored.shape == saved.shape and torch.equal(restored, saved)
+    for view in (out[:, :2].transpose(-1, -2), out.view(-1)[:1].expand(5)):
+        assert torch.equal(spike_storage._unpack(spike_storage._pack(view)), view)
+    assert len(calls) == 2
+    other = torch.randn(2, 3, 24, 24, requires_grad=True)
+    grads = []
+    for compact in (False, True):  # the product saves the transposed output: the same gradient either way
+        x.grad = other.grad = None
+        with spike_storage.compact_spike_storage(compact):
+            (other @ sfa(x).transpose(-1, -2)).square().sum().backward()
+        grads.append(other.grad.clone())
+    assert torch.equal(grads[0], grads[1]) and len(calls) == 2
 
 
 def test_neuron_gradients_match_on_the_cpp_and_the_compiled_path():

@@ -63,16 +63,37 @@ def _unpack(packed):
     levels, norm, dtype, shift = packed
     if shift == 0 and norm == 1.0:  # binary spikes: a single cast
         return levels.to(dtype)
+    exact = is_power_of_two(norm)
     module = _cpp_restore_for(levels, dtype)
     if module is not None:  # SFA levels: one C++ pass, no torch.compile dispatch
-        return module.sfa_restore(levels, shift, norm, is_power_of_two(norm))
-    return restore_levels_kernel(levels, shift, norm, dtype, is_power_of_two(norm))
+        if levels.is_contiguous():
+            return module.sfa_restore(levels, shift, norm, exact)
+        # a permuted view of all the levels (an attention product's transposed operand): the whole owner restored,
+        # viewed with the same strides
+        owner = levels._base
+        return module.sfa_restore(owner, shift, norm, exact).as_strided(
+            levels.size(), levels.stride(), levels.storage_offset() - owner.storage_offset())
+    return restore_levels_kernel(levels, shift, norm, dtype, exact)
+
+
+def _is_dense_permutation_of(view: torch.Tensor, owner: Optional[torch.Tensor]) -> bool:
+    """True if ``view`` holds every element of the contiguous ``owner`` once, in permuted dimensions."""
+    if owner is None or not owner.is_contiguous() or view.numel() != owner.numel() or (
+            view.storage_offset() != owner.storage_offset()):
+        return False
+    expected = 1
+    for stride, size in sorted((st, sz) for st, sz in zip(view.stride(), view.size()) if sz != 1):
+        if stride != expected:
+            return False
+        expected *= size
+    return True
 
 
 def _cpp_restore_for(levels: torch.Tensor, dtype: torch.dtype):
-    """The C++ SFA extension if it restores ``levels`` (contiguous, on CPU) to ``dtype`` (float32), else None."""
-    if dtype != torch.float32 or levels.device.type != 'cpu' or not levels.is_contiguous() or (
-            torch.compiler.is_compiling()):
+    """The C++ SFA extension if it restores ``levels`` (on CPU, contiguous or a permuted view of all of its
+    contiguous owner) to ``dtype`` (float32), else None."""
+    if dtype != torch.float32 or levels.device.type != 'cpu' or torch.compiler.is_compiling() or not (
+            levels.is_contiguous() or _is_dense_permutation_of(levels, levels._base)):
         return None
     return cpp_kernels.module('sfa')
 

@@ -1,28 +1,31 @@
-"""Where a training step's (or an inference call's) time goes as T grows: per-op self CPU time at each T against
-the first, in one process.
+"""Where a training step's (or an inference call's) time goes as T grows, or between the spiking model and its
+ANN twin: per-op self CPU time of each against the first, in one process.
 
-    python tools/analysis_tools/profile_time_steps.py CONFIG [--model snn|ann] [--phase train|infer] [--T 1 4]
-                                                      [--steps 2] [--batch 8] [--resolution 224 [W]]
-                                                      [--threads 2] [--top 25] [--fuse-conv-bn]
-                                                      [--cfg-options k=v ...]
+    python tools/analysis_tools/profile_time_steps.py CONFIG [--model ann snn] [--phase train|infer] [--T 1 4]
+                                                      [--steps 2] [--warmup 1] [--batch 8]
+                                                      [--resolution 224 [W]] [--threads 2] [--top 25]
+                                                      [--fuse-conv-bn] [--cfg-options k=v ...]
 
-Builds the model (``snn``, or its ANN twin ``ann``) at every ``--T`` exactly as ``tools/benchmark.py`` does (same
-synthetic batch, optimizer and CPU allocator), then profiles ``--steps`` calls of each with ``torch.profiler``:
-training steps (``--phase train``, the default) or the benchmark's inference call (``--phase infer``: the
-network's ``mode='tensor'`` forward, eval, no grad; with ``--fuse-conv-bn`` on a copy whose BatchNorms are folded
-into the convs, as the benchmark's option). Each T first makes one untimed call (which faults in again
-what measuring the memory released), then the time-step counts take turns call by call so that the machine's
-drift weighs on all of them alike. The models
-share one heap here, unlike the benchmark's subprocesses: page faults can still inflate the larger T's ops. It
-prints the total self CPU time per call at each T and the ``--top`` ops of the largest T, each with its time per
-call at every T and its ratio to the first T: an op whose ratio exceeds the T ratio is what makes a call scale
-worse than linearly. CPU only (the profiler's CPU times).
+Builds the model (``snn``, its ANN twin ``ann``, or both, in the order given) at every ``--T`` exactly as
+``tools/benchmark.py`` does (same synthetic batch, optimizer and CPU allocator), then profiles ``--steps`` calls
+of each with ``torch.profiler``: training steps (``--phase train``, the default) or the benchmark's inference
+call (``--phase infer``: the network's ``mode='tensor'`` forward, eval, no grad; with ``--fuse-conv-bn`` on a copy
+whose BatchNorms are folded into the convs, as the benchmark's option). Each (model, T) first makes
+``--warmup`` untimed calls (which fault in again what measuring the memory released and let the heap settle),
+then they take turns call by call so that the machine's drift weighs on all of them alike. The models share one heap here, unlike the benchmark's
+subprocesses: page faults can still inflate the larger T's ops. It prints the total self CPU time and the median
+wall time per call of each (model, T) with the median ratio of the last to the first over calls of the same turn,
+then the ``--top`` ops of the last, each with its time per call in every column and its ratio to the first: with
+several Ts, an op whose ratio exceeds the T ratio is what makes a call scale worse than linearly; with
+``--model ann snn`` and one T, what the spiking model spends beyond its twin, free of the variation between
+processes that the benchmark's paired ratios carry. CPU only (the profiler's CPU times).
 """
 import argparse
 import collections
 import importlib.util
 import logging
 import os.path as osp
+import statistics
 import sys
 
 import torch
@@ -45,11 +48,13 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Per-op time of a training step or inference call at several T, '
                                                  'profiled in turns')
     parser.add_argument('config', help='classifier, detector or segmentor config file')
-    parser.add_argument('--model', choices=['snn', 'ann'], default='snn', help='the spiking model or its ANN twin')
+    parser.add_argument('--model', choices=['snn', 'ann'], nargs='+', default=['snn'],
+                        help='the spiking model, its ANN twin, or both in turns (default: snn)')
     parser.add_argument('--phase', choices=['train', 'infer'], default='train',
                         help="what to profile: a training step, or the benchmark's inference call (default: train)")
     parser.add_argument('--T', type=int, nargs='+', default=[1, 4], help='time steps (default: 1 4)')
-    parser.add_argument('--steps', type=int, default=2, help='profiled calls per T (default: 2)')
+    parser.add_argument('--steps', type=int, default=2, help='profiled calls per model and T (default: 2)')
+    parser.add_argument('--warmup', type=int, default=1, help='untimed calls per model and T first (default: 1)')
     parser.add_argument('--batch', type=int, default=8, help='images per batch (default: 8)')
     parser.add_argument('--resolution', type=int, nargs='+', default=[224], metavar='SIZE',
                         help='input height and width, or one size for both (default: 224)')
@@ -65,44 +70,63 @@ def parse_args(argv=None):
     if len(args.resolution) > 2 or min(args.resolution) < 1:
         parser.error(f'--resolution takes one or two positive sizes (H [W]), got {args.resolution}')
     args.resolution = args.resolution * 2 if len(args.resolution) == 1 else args.resolution
-    if min(args.T) < 1 or len(set(args.T)) < 2 or len(set(args.T)) != len(args.T):
-        parser.error(f'--T takes two or more distinct time-step counts >= 1, got {args.T}')
+    if len(set(args.model)) != len(args.model):
+        parser.error(f'--model takes snn, ann or both once, got {args.model}')
+    if min(args.T) < 1 or len(set(args.T)) != len(args.T) or len(args.T) * len(args.model) < 2:
+        parser.error(f'--T takes two or more distinct time-step counts >= 1 (or one, with --model snn ann), '
+                     f'got {args.T}')
     if args.fuse_conv_bn and args.phase == 'train':
         parser.error('--fuse-conv-bn folds the BatchNorms for inference: it needs --phase infer')
-    for name in ('steps', 'batch', 'threads', 'top'):
+    for name in ('steps', 'warmup', 'batch', 'threads', 'top'):
         if getattr(args, name) < 1:
             parser.error(f'--{name} must be >= 1, got {getattr(args, name)}')
     return args
 
 
-def profile_steps(args) -> dict:
-    """``{T: Counter(op -> self CPU microseconds per call)}``, the Ts' calls of ``args.phase`` profiled in turns."""
+def column_label(model: str, T: int, models: list) -> str:
+    """``'T=4'``, or ``'snn T=4'`` when several models are compared."""
+    return f'{model} T={T}' if len(models) > 1 else f'T={T}'
+
+
+def profile_steps(args) -> tuple:
+    """``({label: Counter(op -> self CPU microseconds per call)}, {label: [wall seconds of each call]})``, the
+    calls of ``args.phase`` of every (model, T) profiled in turns."""
     benchmark = load_benchmark_tool()
     MMLogger.get_current_instance().setLevel(logging.WARNING)  # not the optimizer's line per parameter
-    measurements = {T: benchmark.Measurement(dict(
-        config=osp.abspath(args.config), cfg_options=args.cfg_options, model=args.model, T=T, batch=args.batch,
+    measurements = {column_label(model, T, args.model): benchmark.Measurement(dict(
+        config=osp.abspath(args.config), cfg_options=args.cfg_options, model=model, T=T, batch=args.batch,
         resolution=args.resolution, threads=args.threads, warmup=1, repeats=1, device='cpu',
-        fuse_conv_bn=args.fuse_conv_bn)) for T in args.T}
+        fuse_conv_bn=args.fuse_conv_bn)) for model in args.model for T in args.T}
     for measurement in measurements.values():  # faults in again what measuring the memory released, untimed
-        measurement.seconds(args.phase)
-    totals = {T: collections.Counter() for T in args.T}
-    for _ in range(args.steps):
-        for T, measurement in measurements.items():
+        for _ in range(args.warmup):
+            measurement.seconds(args.phase)
+    totals = {label: collections.Counter() for label in measurements}
+    walls = {label: [] for label in measurements}
+    for step in range(args.steps):
+        turn = list(measurements.items())
+        turn = turn[step % len(turn):] + turn[:step % len(turn)]  # each starts the turn in its time
+        for label, measurement in turn:
             with profile() as prof:
-                measurement.seconds(args.phase)
+                walls[label].append(measurement.seconds(args.phase))
             for event in prof.key_averages():
-                totals[T][event.key] += event.self_cpu_time_total / args.steps
-    return totals
+                totals[label][event.key] += event.self_cpu_time_total / args.steps
+    return totals, walls
 
 
-def format_table(totals: dict, top: int, phase: str) -> str:
-    first, last = min(totals), max(totals)
-    sums = {T: sum(ops.values()) for T, ops in totals.items()}
+def format_table(totals: dict, walls: dict, top: int, phase: str) -> str:
+    labels = list(totals)
+    first, last = labels[0], labels[-1]
+    sums = {label: sum(ops.values()) for label, ops in totals.items()}
+    paired = sorted(b / a for a, b in zip(walls[first], walls[last]))
     call = 'training step' if phase == 'train' else 'inference call'
-    lines = [f'self CPU time per {call} (ms): ' + ', '.join(f'T={T} {s / 1e3:.0f}' for T, s in sums.items())
-             + f'; T={last} / T={first}: {sums[last] / sums[first]:.2f}x', '',
-             '| op | ' + ' | '.join(f'T={T} (ms)' for T in totals) + f' | T={last} / T={first} |',
-             '|---|' + '---|' * (len(totals) + 1)]
+    lines = [f'self CPU time per {call} (ms): ' + ', '.join(f'{label} {s / 1e3:.0f}' for label, s in sums.items())
+             + f'; {last} / {first}: {sums[last] / sums[first]:.2f}x',
+             f'wall time per {call} (s, median): '
+             + ', '.join(f'{label} {statistics.median(w):.3f}' for label, w in walls.items())
+             + f'; {last} / {first}, calls of the same turn: {statistics.median(paired):.3f}x '
+               f'(from {paired[0]:.3f} to {paired[-1]:.3f})', '',
+             '| op | ' + ' | '.join(f'{label} (ms)' for label in labels) + f' | {last} / {first} |',
+             '|---|' + '---|' * (len(labels) + 1)]
     for op, _ in totals[last].most_common(top):
         ratio = totals[last][op] / totals[first][op] if totals[first][op] else float('inf')
         lines.append(f'| {op[:60]} | ' + ' | '.join(f'{ops[op] / 1e3:.1f}' for ops in totals.values())
@@ -114,9 +138,10 @@ def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     calls = 'training steps' if args.phase == 'train' else 'inference calls'
-    print(f'{args.config}: {args.model}, batch {args.batch}, {args.resolution[0]}x{args.resolution[1]}, '
-          f'{args.threads} threads, {args.steps} profiled {calls} per T')
-    print(format_table(profile_steps(args), args.top, args.phase))
+    print(f'{args.config}: {" and ".join(args.model)}, batch {args.batch}, {args.resolution[0]}x'
+          f'{args.resolution[1]}, {args.threads} threads, {args.steps} profiled {calls} per model and T after '
+          f'{args.warmup} untimed')
+    print(format_table(*profile_steps(args), args.top, args.phase))
 
 
 if __name__ == '__main__':
