@@ -6,19 +6,20 @@ ANN twin: per-op self CPU time of each against the first, in one process.
                                                       [--resolution 224 [W]] [--threads 2] [--top 25]
                                                       [--fuse-conv-bn] [--cfg-options k=v ...]
 
-Builds the model (``snn``, its ANN twin ``ann``, or both, in the order given) at every ``--T`` exactly as
-``tools/benchmark.py`` does (same synthetic batch, optimizer and CPU allocator), then profiles ``--steps`` calls
+Builds the model (``snn``, its ANN twin ``ann``, or both, in the order given) at every ``--T`` (ascending) as
+``tools/benchmark.py`` does (the same synthetic batch, optimizer and CPU allocator), then profiles ``--steps`` calls
 of each with ``torch.profiler``: training steps (``--phase train``, the default) or the benchmark's inference
 call (``--phase infer``: the network's ``mode='tensor'`` forward, eval, no grad; with ``--fuse-conv-bn`` on a copy
 whose BatchNorms are folded into the convs, as the benchmark's option). Each (model, T) first makes
 ``--warmup`` untimed calls (which fault in again what measuring the memory released and let the heap settle),
-then they take turns call by call so that the machine's drift weighs on all of them alike. The models share one heap here, unlike the benchmark's
-subprocesses: page faults can still inflate the larger T's ops. It prints the total self CPU time and the median
-wall time per call of each (model, T) with the median ratio of the last to the first over calls of the same turn,
-then the ``--top`` ops of the last, each with its time per call in every column and its ratio to the first: with
-several Ts, an op whose ratio exceeds the T ratio is what makes a call scale worse than linearly; with
-``--model ann snn`` and one T, what the spiking model spends beyond its twin, free of the variation between
-processes that the benchmark's paired ratios carry. CPU only (the profiler's CPU times).
+then they take turns call by call so that the machine's drift weighs on all of them alike. The models share one
+heap here, unlike the benchmark's subprocesses: page faults can still inflate the larger T's ops. It prints the
+total self CPU time and the median wall time per call of each (model, T) with the median ratio of the last to the
+first over calls of the same turn, then the ``--top`` ops of the last, each with its time per call in every
+column and its ratio to the first: with several Ts, an op whose ratio exceeds the T ratio is what makes a call
+scale worse than linearly; with ``--model ann snn`` and one T, what the spiking model spends beyond its twin, free
+of the variation between processes that the benchmark's paired ratios carry. CPU only (the profiler's CPU
+times).
 """
 import argparse
 import collections
@@ -46,7 +47,7 @@ def load_benchmark_tool():
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Per-op time of a training step or inference call at several T, '
-                                                 'profiled in turns')
+                                                 'or of the SNN and its ANN twin, profiled in turns')
     parser.add_argument('config', help='classifier, detector or segmentor config file')
     parser.add_argument('--model', choices=['snn', 'ann'], nargs='+', default=['snn'],
                         help='the spiking model, its ANN twin, or both in turns (default: snn)')
@@ -73,7 +74,7 @@ def parse_args(argv=None):
     if len(set(args.model)) != len(args.model):
         parser.error(f'--model takes snn, ann or both once, got {args.model}')
     if min(args.T) < 1 or len(set(args.T)) != len(args.T) or len(args.T) * len(args.model) < 2:
-        parser.error(f'--T takes two or more distinct time-step counts >= 1 (or one, with --model snn ann), '
+        parser.error(f'--T takes two or more distinct time-step counts >= 1 (or one, with both models), '
                      f'got {args.T}')
     if args.fuse_conv_bn and args.phase == 'train':
         parser.error('--fuse-conv-bn folds the BatchNorms for inference: it needs --phase infer')
@@ -96,7 +97,7 @@ def profile_steps(args) -> tuple:
     measurements = {column_label(model, T, args.model): benchmark.Measurement(dict(
         config=osp.abspath(args.config), cfg_options=args.cfg_options, model=model, T=T, batch=args.batch,
         resolution=args.resolution, threads=args.threads, warmup=1, repeats=1, device='cpu',
-        fuse_conv_bn=args.fuse_conv_bn)) for model in args.model for T in args.T}
+        fuse_conv_bn=args.fuse_conv_bn)) for model in args.model for T in sorted(args.T)}
     for measurement in measurements.values():  # faults in again what measuring the memory released, untimed
         for _ in range(args.warmup):
             measurement.seconds(args.phase)
@@ -104,7 +105,7 @@ def profile_steps(args) -> tuple:
     walls = {label: [] for label in measurements}
     for step in range(args.steps):
         turn = list(measurements.items())
-        turn = turn[step % len(turn):] + turn[:step % len(turn)]  # each starts the turn in its time
+        turn = turn[step % len(turn):] + turn[:step % len(turn)]  # a different one goes first in each turn
         for label, measurement in turn:
             with profile() as prof:
                 walls[label].append(measurement.seconds(args.phase))
