@@ -421,6 +421,9 @@ def test_profile_time_steps_compares_the_twin_and_the_snn_in_one_process(tmp_pat
     with pytest.raises(SystemExit):
         tool.parse_args([config, '--model', 'snn', 'snn', '--T', '1'])
     assert '--model takes snn, ann or both once' in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        tool.parse_args([config, '--model', 'ann', 'snn', '--T', '1', '--warmup', '0'])
+    assert '--warmup must be >= 1, got 0' in capsys.readouterr().err
 
 
 def test_profile_time_steps_profiles_the_inference_call(tmp_path, capsys):
