@@ -109,19 +109,19 @@ def _backbone_step(monkeypatch, use_bn_source):
     """A tiny Meta-SpikeFormer training step at T = 2: gradients and the bytes autograd keeps."""
     from spikeformer_mm.models.backbones import MetaSpikeFormer, base_spiking_backbone
     from spikeformer_mm.ops import lif
-    from spikeformer_mm.ops.spike_storage import _pack, _unpack
+    from spikeformer_mm.ops.spike_storage import pack_saved_tensor, unpack_saved_tensor
     if not use_bn_source:
         monkeypatch.setattr(lif, 'bn_source_of', lambda x: None)
     saved = {}
 
     def pack(tensor):
-        packed = _pack(tensor)
+        packed = pack_saved_tensor(tensor)
         kept = packed[0] if isinstance(packed, tuple) else packed
         saved[kept.untyped_storage().data_ptr()] = kept.untyped_storage().nbytes()
         return packed
 
     monkeypatch.setattr(base_spiking_backbone, 'compact_spike_storage',
-                        lambda enabled=True: torch.autograd.graph.saved_tensors_hooks(pack, _unpack))
+                        lambda enabled=True: torch.autograd.graph.saved_tensors_hooks(pack, unpack_saved_tensor))
     torch.manual_seed(0)
     model = MetaSpikeFormer(dict(embed_dims=[16, 32, 64, 96]), T=2, out_indices=(1, 4)).train()
     outs = model(torch.randn(2, 3, 64, 64))

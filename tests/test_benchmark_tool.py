@@ -361,9 +361,25 @@ def test_neuron_benchmark_reference_loop_is_the_lif():
 
 def test_neuron_benchmark_names_its_kernels_and_ratios():
     tool = load_tool('benchmark_neurons')
-    text = tool.format_rows([('MultiStepLIF (T=4)', (4, 2), 0.003, 0.002, '<= 3x')], threads=2)
+    text = tool.format_rows([('MultiStepLIF (T=4)', (4, 2), 0.003, 'ReLU', 0.002, '<= 3x')], threads=2)
     assert re.search(r'^kernels: MultiStepLIF x1: .+; SFANeuron x1: .+$', text, re.M)
-    assert '| MultiStepLIF (T=4) | [4, 2] | 3.00 | 2.00 | 1.50x | <= 3x |' in text
+    assert '| MultiStepLIF (T=4) | [4, 2] | 3.00 | ReLU | 2.00 | 1.50x | <= 3x |' in text
+
+
+def test_neuron_benchmark_times_the_restore_of_a_saved_sfa_output(monkeypatch):
+    """The restore row times unpacking a 1-byte SFA output, which gives back that output's float values."""
+    tool = load_tool('benchmark_neurons')
+    unpack = tool.unpack_saved_tensor
+    restored = []
+    monkeypatch.setattr(tool, 'unpack_saved_tensor', lambda packed: restored.append(unpack(packed)) or restored[-1])
+    shape = (2, 3, 4, 5)
+    seconds, cast_seconds = tool.restore_seconds(shape, warmup=1, repeats=2)
+    assert seconds > 0 and cast_seconds > 0 and len(restored) == 3
+    x = torch.rand(shape, generator=torch.Generator().manual_seed(0)) * 5  # the tool's input
+    with torch.no_grad():
+        expected = SFANeuron(D=4)(x)
+    assert restored[0].dtype == torch.float32 and torch.equal(restored[0], expected)
+    assert expected.unique().tolist() == [0, 0.25, 0.5, 0.75, 1]
 
 
 def test_neuron_benchmark_times_forward_alone_under_no_grad(monkeypatch):

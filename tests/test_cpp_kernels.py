@@ -96,12 +96,12 @@ def test_a_permuted_view_of_sfa_output_is_restored_by_the_cpp_kernel_with_its_st
     x = special_inputs(2 * 3 * 40 * 24, 4).nan_to_num(0, 9, -9).view(2, 3, 40, 24).requires_grad_()
     out = sfa(x)
     saved = out.transpose(-1, -2).permute(1, 0, 2, 3)
-    packed = spike_storage._pack(saved)
-    restored = spike_storage._unpack(packed)
+    packed = spike_storage.pack_saved_tensor(saved)
+    restored = spike_storage.unpack_saved_tensor(packed)
     assert not calls
     assert restored.stride() == saved.stride() and restored.shape == saved.shape and torch.equal(restored, saved)
     for view in (out[:, :2].transpose(-1, -2), out.view(-1)[:1].expand(5)):
-        assert torch.equal(spike_storage._unpack(spike_storage._pack(view)), view)
+        assert torch.equal(spike_storage.unpack_saved_tensor(spike_storage.pack_saved_tensor(view)), view)
     assert len(calls) == 2
     other = torch.randn(2, 3, 24, 24, requires_grad=True)
     grads = []

@@ -4,24 +4,24 @@ import torch
 from torch import nn
 
 from spikeformer_mm.ops import MultiStepLIF, SFANeuron, compact_spike_storage, mark_spikes
-from spikeformer_mm.ops.spike_storage import _pack, _unpack
+from spikeformer_mm.ops.spike_storage import pack_saved_tensor, unpack_saved_tensor
 
 
 def test_marked_spikes_and_their_views_pack_to_uint8_exactly():
     spikes = MultiStepLIF()(torch.randn(2, 3, 4, 5) * 3)
-    packed = _pack(spikes.flatten(0, 1))
+    packed = pack_saved_tensor(spikes.flatten(0, 1))
     assert packed[0].dtype == torch.uint8
-    assert torch.equal(_unpack(packed), spikes.flatten(0, 1))
+    assert torch.equal(unpack_saved_tensor(packed), spikes.flatten(0, 1))
     levels = SFANeuron(D=3)(torch.randn(4, 6) * 3)  # values k/3: not exactly representable
-    packed = _pack(levels)
-    assert packed[0].dtype == torch.uint8 and torch.equal(_unpack(packed), levels)
+    packed = pack_saved_tensor(levels)
+    assert packed[0].dtype == torch.uint8 and torch.equal(unpack_saved_tensor(packed), levels)
 
 
 def test_unmarked_tensors_are_left_alone():
     x = torch.randn(3, 4)
-    assert _pack(x) is x and _unpack(x) is x
+    assert pack_saved_tensor(x) is x and unpack_saved_tensor(x) is x
     relu_out = torch.relu(x)
-    assert _pack(relu_out) is relu_out
+    assert pack_saved_tensor(relu_out) is relu_out
 
 
 def _lif_conv_grads(compact: bool, neuron):
@@ -46,13 +46,13 @@ def test_saved_spikes_really_are_stored_in_one_byte():
     stored = []
 
     def pack(t):
-        packed = _pack(t)
+        packed = pack_saved_tensor(t)
         stored.append(packed[0].dtype if isinstance(packed, tuple) else t.dtype)
         return packed
 
     conv = nn.Conv2d(4, 5, 1)
     x = torch.randn(2, 1, 4, 3, 3, requires_grad=True)
-    with torch.autograd.graph.saved_tensors_hooks(pack, _unpack):
+    with torch.autograd.graph.saved_tensors_hooks(pack, unpack_saved_tensor):
         conv(MultiStepLIF()(x).flatten(0, 1)).sum().backward()
     assert torch.uint8 in stored  # the conv's saved input
 
@@ -64,9 +64,9 @@ def test_views_of_spikes_are_stored_as_views_of_the_neurons_own_uint8_levels():
         owner = spikes if spikes._base is None else spikes._base
         own_levels = getattr(owner, '_spikeformer_spike_levels')
         view = spikes.transpose(-1, -2)[..., 1:4, :]
-        packed = _pack(view)
+        packed = pack_saved_tensor(view)
         assert packed[0].untyped_storage().data_ptr() == own_levels.untyped_storage().data_ptr()
-        assert torch.equal(_unpack(packed), view)
+        assert torch.equal(unpack_saved_tensor(packed), view)
 
 
 def test_sfa_code_byte_holds_the_level_above_the_gradient_window_bit():
@@ -76,7 +76,7 @@ def test_sfa_code_byte_holds_the_level_above_the_gradient_window_bit():
     assert code.dtype == torch.uint8
     assert (code >> 1).tolist() == [0, 0, 0, 1, 3, 4, 4, 4]
     assert (code & 1).tolist() == [0, 1, 1, 1, 1, 1, 1, 0]
-    assert torch.equal(_unpack(_pack(out)), out)
+    assert torch.equal(unpack_saved_tensor(pack_saved_tensor(out)), out)
 
 
 def test_neurons_keep_no_uint8_copy_without_grad():

@@ -6,7 +6,7 @@ import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from spikeformer_mm.models.backbones import ESpikeFormer, MetaSpikeFormer, Spikeformer, base_spiking_backbone
-from spikeformer_mm.ops.spike_storage import _pack, _unpack
+from spikeformer_mm.ops.spike_storage import pack_saved_tensor, unpack_saved_tensor
 
 BACKBONES = {
     'meta_spikeformer': lambda **kw: MetaSpikeFormer(dict(embed_dims=[16, 32, 64, 96]), T=2, **kw),
@@ -22,14 +22,14 @@ def _train_step(name: str, with_cp: bool, monkeypatch):
     saved_bytes = []
 
     def pack(tensor):  # the backbone's own 1-byte spike storage, counting what autograd keeps
-        packed = _pack(tensor)
+        packed = pack_saved_tensor(tensor)
         kept = packed[0] if isinstance(packed, tuple) else packed
         saved_bytes.append(kept.numel() * kept.element_size())
         return packed
 
     @contextlib.contextmanager
     def counting_storage(enabled=True):
-        with torch.autograd.graph.saved_tensors_hooks(pack, _unpack):
+        with torch.autograd.graph.saved_tensors_hooks(pack, unpack_saved_tensor):
             yield
 
     monkeypatch.setattr(base_spiking_backbone, 'compact_spike_storage', counting_storage)

@@ -1,14 +1,17 @@
-"""Forward + backward time of the spiking neurons against a ReLU on the same tensor.
+"""Time of the spiking neurons' passes against a ReLU on the same tensor.
 
     python tools/benchmark_neurons.py [--threads 2] [--warmup 3] [--repeats 20]
 
 Rows: the multi-step LIF at T=4 on ``[4, 8, 64, 56, 56]`` (spikeformer_mm's ``MultiStepLIF``, and the per-step
 autograd loop that the reference implementation runs with spikingjelly's ``torch`` backend), and SFA (D=4) on
-``[8, 64, 56, 56]``; each against ``torch.relu`` on the same tensor. A run is ``neuron(x).backward(grad)``; the last
+``[8, 64, 56, 56]``; each against ``torch.relu`` on the same tensor. A run is ``neuron(x).backward(grad)``; the next
 two rows time the LIF at T=1 on ``[1, 8, 64, 56, 56]``, forward + backward (what a T=1 training step runs) and its
-forward pass alone under ``no_grad`` (what T=1 inference runs). The neuron and the ReLU
-are timed alternately (so both see the same machine load) and figures are medians over ``--repeats`` runs after
-``--warmup`` runs (which also absorb ``torch.compile``). The issue's targets: LIF <= 3x ReLU, SFA <= 1.5x ReLU.
+forward pass alone under ``no_grad`` (what T=1 inference runs). The last row times what a convolution's backward
+pass gets back for an SFA output that autograd saved in 1 byte (:func:`spikeformer_mm.ops.spike_storage.
+unpack_saved_tensor`: the levels restored to float32) against a plain uint8 -> float32 cast of the same bytes.
+Each op and its baseline are timed alternately (so both see the same machine load) and figures are medians over
+``--repeats`` runs after ``--warmup`` runs (which also absorb ``torch.compile``). The issue's targets: LIF <= 3x
+ReLU, SFA <= 1.5x ReLU.
 """
 import argparse
 from typing import Tuple
@@ -17,7 +20,8 @@ import torch
 from spikingjelly.activation_based import surrogate
 from torch import nn
 
-from spikeformer_mm.ops import MultiStepLIF, SFANeuron
+from spikeformer_mm.ops import MultiStepLIF, SFANeuron, compact_spike_storage
+from spikeformer_mm.ops.spike_storage import pack_saved_tensor, unpack_saved_tensor
 from spikeformer_mm.utils.cpu_allocator import reuse_freed_cpu_memory
 from spikeformer_mm.utils.measure import interleaved_median_seconds
 from spikeformer_mm.utils.neuron_backend import describe_neuron_backend
@@ -60,6 +64,21 @@ def forward_backward_seconds(op, shape, warmup: int, repeats: int, backward: boo
     return tuple(interleaved_median_seconds([runner(op), runner(torch.relu)], warmup, repeats))
 
 
+def restore_seconds(shape, warmup: int, repeats: int) -> Tuple[float, float]:
+    """Median seconds of restoring an SFA (D=4) output of ``shape`` that autograd saved in 1 byte, and of a plain
+    uint8 -> float32 cast of its saved bytes, timed alternately."""
+    generator = torch.Generator().manual_seed(0)
+    x = (torch.rand(shape, generator=generator) * 5).requires_grad_()
+    with compact_spike_storage():
+        spikes = SFANeuron(D=4)(x)
+    packed = pack_saved_tensor(spikes)
+    if isinstance(packed, torch.Tensor):
+        raise RuntimeError('the SFA output was not stored in 1 byte: nothing to restore')
+    saved_bytes = packed[0]
+    return tuple(interleaved_median_seconds(
+        [lambda: unpack_saved_tensor(packed), lambda: saved_bytes.to(torch.float32)], warmup, repeats))
+
+
 def per_step_lif(x: torch.Tensor, tau: float = 2.0, v_threshold: float = 1.0) -> torch.Tensor:
     """The reference's LIF as spikingjelly's ``torch`` backend runs it: a per-step loop under autograd.
 
@@ -77,25 +96,35 @@ def per_step_lif(x: torch.Tensor, tau: float = 2.0, v_threshold: float = 1.0) ->
     return torch.stack(spikes)
 
 
+NEURON_ROWS = (  # name, op, shape, backward too, baseline, target
+    ('MultiStepLIF (T=4)', MultiStepLIF, LIF_SHAPE, True, 'ReLU', '<= 3x'),
+    ('per-step LIF loop, the reference (T=4)', lambda: per_step_lif, LIF_SHAPE, True, 'ReLU', '(reference)'),
+    ('SFANeuron (D=4)', lambda: SFANeuron(D=4), SFA_SHAPE, True, 'ReLU', '<= 1.5x'),
+    ('MultiStepLIF (T=1)', MultiStepLIF, LIF_T1_SHAPE, True, 'ReLU', '(training)'),
+    ('MultiStepLIF (T=1), forward under no_grad', MultiStepLIF, LIF_T1_SHAPE, False, 'ReLU forward', '(inference)'))
+
+
 def measure(args):
-    """Rows ``(name, shape, neuron seconds, ReLU seconds, target)`` (target: text for the table)."""
-    return [(name, shape, *forward_backward_seconds(op, shape, args.warmup, args.repeats, backward), target)
-            for name, op, shape, backward, target in (
-                ('MultiStepLIF (T=4)', MultiStepLIF(), LIF_SHAPE, True, '<= 3x'),
-                ('per-step LIF loop, the reference (T=4)', per_step_lif, LIF_SHAPE, True, '(reference)'),
-                ('SFANeuron (D=4)', SFANeuron(D=4), SFA_SHAPE, True, '<= 1.5x'),
-                ('MultiStepLIF (T=1)', MultiStepLIF(), LIF_T1_SHAPE, True, '(training)'),
-                ('MultiStepLIF (T=1), forward under no_grad', MultiStepLIF(), LIF_T1_SHAPE, False, '(inference)'))]
+    """Rows ``(name, shape, op seconds, baseline, baseline seconds, target)`` (baseline, target: text)."""
+    rows = []
+    for name, make_op, shape, backward, baseline, target in NEURON_ROWS:
+        seconds, relu_seconds = forward_backward_seconds(make_op(), shape, args.warmup, args.repeats, backward)
+        rows.append((name, shape, seconds, baseline, relu_seconds, target))
+    seconds, cast_seconds = restore_seconds(SFA_SHAPE, args.warmup, args.repeats)
+    rows.append(('SFA output restored from its saved byte', SFA_SHAPE, seconds, 'uint8 -> float32 cast',
+                 cast_seconds, '(backward)'))
+    return rows
 
 
 def format_rows(rows, threads: int) -> str:
     kernels = describe_neuron_backend(nn.ModuleList([MultiStepLIF(), SFANeuron()]), torch.device('cpu'))
     lines = [f'CPU, {threads} threads, torch {torch.__version__}; forward + backward unless stated, median',
              f'kernels: {kernels}', '',
-             '| neuron | shape | neuron (ms) | ReLU (ms) | neuron / ReLU | target |', '|---|---|---|---|---|---|']
-    for name, shape, seconds, relu, target in rows:
-        lines.append(f"| {name} | {list(shape)} | {seconds * 1e3:.2f} | {relu * 1e3:.2f} | {seconds / relu:.2f}x | "
-                     f'{target} |')
+             '| op | shape | op (ms) | baseline | baseline (ms) | op / baseline | target |',
+             '|---|---|---|---|---|---|---|']
+    for name, shape, seconds, baseline, baseline_seconds, target in rows:
+        lines.append(f"| {name} | {list(shape)} | {seconds * 1e3:.2f} | {baseline} | {baseline_seconds * 1e3:.2f} | "
+                     f'{seconds / baseline_seconds:.2f}x | {target} |')
     return '\n'.join(lines)
 
 

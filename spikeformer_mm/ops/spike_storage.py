@@ -43,7 +43,9 @@ def mark_spikes(spikes: torch.Tensor, norm: float = 1.0, levels: Optional[torch.
     return spikes
 
 
-def _pack(tensor: torch.Tensor):
+def pack_saved_tensor(tensor: torch.Tensor):
+    """Autograd's pack hook: a tagged spike tensor (or view) -> ``(uint8 levels, norm, dtype, level_shift)``;
+    any other tensor is returned as it is."""
     base = tensor._base if tensor._base is not None else tensor
     norm = getattr(base, _NORM_ATTR, None)
     if norm is None or not tensor.is_floating_point():
@@ -57,7 +59,9 @@ def _pack(tensor: torch.Tensor):
     return levels.to(torch.uint8), norm, tensor.dtype, 0
 
 
-def _unpack(packed):
+def unpack_saved_tensor(packed):
+    """Autograd's unpack hook: what :func:`pack_saved_tensor` returned -> the saved tensor's values, bit for bit,
+    in its dtype and shape."""
     if isinstance(packed, torch.Tensor):
         return packed
     levels, norm, dtype, shift = packed
@@ -104,5 +108,5 @@ def compact_spike_storage(enabled: bool = True):
     if not enabled:
         yield
         return
-    with torch.autograd.graph.saved_tensors_hooks(_pack, _unpack):
+    with torch.autograd.graph.saved_tensors_hooks(pack_saved_tensor, unpack_saved_tensor):
         yield
