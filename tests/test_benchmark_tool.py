@@ -21,7 +21,7 @@ from torch import nn
 
 from spikeformer_mm.ops import MultiStepLIF, SFANeuron
 from spikeformer_mm.utils import SPIKING_NEURONS, ann_twin
-from spikeformer_mm.utils.measure import call_peak_memory_mb, interleaved_median_seconds
+from spikeformer_mm.utils.measure import call_peak_memory_mb, interleaved_seconds
 from spikeformer_mm.utils.synthetic_batch import synthetic_batch, task_of
 
 REPO = Path(__file__).resolve().parents[1]
@@ -118,11 +118,11 @@ def test_call_peak_memory_counts_what_the_call_allocates():
 
 def test_interleaved_timing_alternates_the_functions_after_warm_up():
     calls = []
-    medians = interleaved_median_seconds([lambda: calls.append('a'), lambda: calls.append('b')], warmup=2, repeats=3)
+    times = interleaved_seconds([lambda: calls.append('a'), lambda: calls.append('b')], warmup=2, repeats=3)
     assert calls == ['a', 'a', 'b', 'b'] + ['a', 'b'] * 3
-    assert len(medians) == 2 and all(m >= 0 for m in medians)
+    assert len(times) == 2 and all(len(t) == 3 and min(t) >= 0 for t in times)
     with pytest.raises(ValueError, match='need warmup >= 0 and repeats >= 1, got warmup=1, repeats=0'):
-        interleaved_median_seconds([lambda: None], warmup=1, repeats=0)
+        interleaved_seconds([lambda: None], warmup=1, repeats=0)
 
 
 def test_task_comes_from_the_default_scope():
@@ -361,9 +361,9 @@ def test_neuron_benchmark_reference_loop_is_the_lif():
 
 def test_neuron_benchmark_names_its_kernels_and_ratios():
     tool = load_tool('benchmark_neurons')
-    text = tool.format_rows([('MultiStepLIF (T=4)', (4, 2), 0.003, 'ReLU', 0.002, '<= 3x')], threads=2)
+    text = tool.format_rows([('MultiStepLIF (T=4)', (4, 2), 0.003, 'ReLU', 0.002, 1.25, '<= 3x')], threads=2)
     assert re.search(r'^kernels: MultiStepLIF x1: .+; SFANeuron x1: .+$', text, re.M)
-    assert '| MultiStepLIF (T=4) | [4, 2] | 3.00 | ReLU | 2.00 | 1.50x | <= 3x |' in text
+    assert '| MultiStepLIF (T=4) | [4, 2] | 3.00 | ReLU | 2.00 | 1.25x | <= 3x |' in text
 
 
 def test_neuron_benchmark_times_the_restore_of_a_saved_sfa_output(monkeypatch):
@@ -373,13 +373,21 @@ def test_neuron_benchmark_times_the_restore_of_a_saved_sfa_output(monkeypatch):
     restored = []
     monkeypatch.setattr(tool, 'unpack_saved_tensor', lambda packed: restored.append(unpack(packed)) or restored[-1])
     shape = (2, 3, 4, 5)
-    seconds, cast_seconds = tool.restore_seconds(shape, warmup=1, repeats=2)
-    assert seconds > 0 and cast_seconds > 0 and len(restored) == 3
+    times, cast_times = tool.restore_times(shape, warmup=1, repeats=2)
+    assert len(times) == len(cast_times) == 2 and min(times + cast_times) > 0 and len(restored) == 3
     x = torch.rand(shape, generator=torch.Generator().manual_seed(0)) * 5  # the tool's input
     with torch.no_grad():
         expected = SFANeuron(D=4)(x)
     assert restored[0].dtype == torch.float32 and torch.equal(restored[0], expected)
     assert expected.unique().tolist() == [0, 0.25, 0.5, 0.75, 1]
+
+
+def test_neuron_benchmark_ratio_is_the_median_of_paired_ratios():
+    """A drift that slows both calls of a repeat alike leaves the ratio alone; the times are plain medians."""
+    tool = load_tool('benchmark_neurons')
+    seconds, baseline, baseline_seconds, ratio = tool.summarize([2, 4, 8], [1, 2, 4], 'ReLU')
+    assert (seconds, baseline, baseline_seconds, ratio) == (4, 'ReLU', 2, 2.0)
+    assert tool.summarize([1, 10, 6], [1, 2, 8], 'ReLU')[3] == 1.0  # ratios 1, 5, 0.75: not 6 / 2
 
 
 def test_neuron_benchmark_times_forward_alone_under_no_grad(monkeypatch):
@@ -391,9 +399,9 @@ def test_neuron_benchmark_times_forward_alone_under_no_grad(monkeypatch):
         grad_modes.append(torch.is_grad_enabled())
         return x * 2
 
-    neuron, relu = tool.forward_backward_seconds(op, (2, 3), warmup=1, repeats=2, backward=False)
-    assert neuron > 0 and relu > 0 and grad_modes == [False] * 3
-    tool.forward_backward_seconds(op, (2, 3), warmup=1, repeats=2)
+    neuron, relu = tool.forward_backward_times(op, (2, 3), warmup=1, repeats=2, backward=False)
+    assert len(neuron) == len(relu) == 2 and grad_modes == [False] * 3
+    tool.forward_backward_times(op, (2, 3), warmup=1, repeats=2)
     assert grad_modes[3:] == [True] * 3
 
 

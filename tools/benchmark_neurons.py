@@ -9,11 +9,13 @@ two rows time the LIF at T=1 on ``[1, 8, 64, 56, 56]``, forward + backward (what
 forward pass alone under ``no_grad`` (what T=1 inference runs). The last row times what a convolution's backward
 pass gets back for an SFA output that autograd saved in 1 byte (:func:`spikeformer_mm.ops.spike_storage.
 unpack_saved_tensor`: the levels restored to float32) against a plain uint8 -> float32 cast of the same bytes.
-Each op and its baseline are timed alternately (so both see the same machine load) and figures are medians over
-``--repeats`` runs after ``--warmup`` runs (which also absorb ``torch.compile``). The issue's targets: LIF <= 3x
-ReLU, SFA <= 1.5x ReLU.
+Each op and its baseline are timed alternately (so both see the same machine load), ``--repeats`` times after
+``--warmup`` runs (which also absorb ``torch.compile``): times are medians, ratios the median of the ratios of the
+two runs of each repeat (as in ``tools/benchmark.py``; this machine's speed drifts between runs a few ms apart).
+The issue's targets: LIF <= 3x ReLU, SFA <= 1.5x ReLU.
 """
 import argparse
+import statistics
 from typing import Tuple
 
 import torch
@@ -23,7 +25,7 @@ from torch import nn
 from spikeformer_mm.ops import MultiStepLIF, SFANeuron, compact_spike_storage
 from spikeformer_mm.ops.spike_storage import pack_saved_tensor, unpack_saved_tensor
 from spikeformer_mm.utils.cpu_allocator import reuse_freed_cpu_memory
-from spikeformer_mm.utils.measure import interleaved_median_seconds
+from spikeformer_mm.utils.measure import interleaved_seconds
 from spikeformer_mm.utils.neuron_backend import describe_neuron_backend
 
 LIF_SHAPE = (4, 8, 64, 56, 56)
@@ -42,9 +44,9 @@ def parse_args(argv=None):
     return args
 
 
-def forward_backward_seconds(op, shape, warmup: int, repeats: int, backward: bool = True) -> Tuple[float, float]:
-    """Median seconds of ``op(x).backward(grad)`` and of the same with ``torch.relu``, timed alternately; with
-    ``backward=False``, of ``op(x)`` under ``no_grad``.
+def forward_backward_times(op, shape, warmup: int, repeats: int, backward: bool = True) -> Tuple[list, list]:
+    """Seconds of ``op(x).backward(grad)`` and of the same with ``torch.relu`` in each repeat, timed alternately;
+    with ``backward=False``, of ``op(x)`` under ``no_grad``.
 
     ``x`` has values in [0, 2) (around the LIF threshold and inside SFA's range); both share it and ``grad``.
     """
@@ -61,11 +63,11 @@ def forward_backward_seconds(op, shape, warmup: int, repeats: int, backward: boo
             fn(x).backward(grad)
         return run
 
-    return tuple(interleaved_median_seconds([runner(op), runner(torch.relu)], warmup, repeats))
+    return tuple(interleaved_seconds([runner(op), runner(torch.relu)], warmup, repeats))
 
 
-def restore_seconds(shape, warmup: int, repeats: int) -> Tuple[float, float]:
-    """Median seconds of restoring an SFA (D=4) output of ``shape`` that autograd saved in 1 byte, and of a plain
+def restore_times(shape, warmup: int, repeats: int) -> Tuple[list, list]:
+    """Seconds, in each repeat, of restoring an SFA (D=4) output of ``shape`` that autograd saved in 1 byte, and of a plain
     uint8 -> float32 cast of its saved bytes, timed alternately."""
     generator = torch.Generator().manual_seed(0)
     x = (torch.rand(shape, generator=generator) * 5).requires_grad_()
@@ -75,7 +77,7 @@ def restore_seconds(shape, warmup: int, repeats: int) -> Tuple[float, float]:
     if isinstance(packed, torch.Tensor):
         raise RuntimeError('the SFA output was not stored in 1 byte: nothing to restore')
     saved_bytes = packed[0]
-    return tuple(interleaved_median_seconds(
+    return tuple(interleaved_seconds(
         [lambda: unpack_saved_tensor(packed), lambda: saved_bytes.to(torch.float32)], warmup, repeats))
 
 
@@ -105,26 +107,34 @@ NEURON_ROWS = (  # name, op, shape, backward too, baseline, target
 
 
 def measure(args):
-    """Rows ``(name, shape, op seconds, baseline, baseline seconds, target)`` (baseline, target: text)."""
+    """Rows ``(name, shape, op seconds, baseline, baseline seconds, op / baseline, target)``: medians, the ratio
+    the median of the ratios of the two calls of each repeat (baseline, target: text)."""
     rows = []
     for name, make_op, shape, backward, baseline, target in NEURON_ROWS:
-        seconds, relu_seconds = forward_backward_seconds(make_op(), shape, args.warmup, args.repeats, backward)
-        rows.append((name, shape, seconds, baseline, relu_seconds, target))
-    seconds, cast_seconds = restore_seconds(SFA_SHAPE, args.warmup, args.repeats)
-    rows.append(('SFA output restored from its saved byte', SFA_SHAPE, seconds, 'uint8 -> float32 cast',
-                 cast_seconds, '(backward)'))
+        times = forward_backward_times(make_op(), shape, args.warmup, args.repeats, backward)
+        rows.append((name, shape, *summarize(*times, baseline), target))
+    times = restore_times(SFA_SHAPE, args.warmup, args.repeats)
+    rows.append(('SFA output restored from its saved byte', SFA_SHAPE, *summarize(*times, 'uint8 -> float32 cast'),
+                 '(backward)'))
     return rows
+
+
+def summarize(op_times: list, baseline_times: list, baseline: str) -> tuple:
+    """``(median op seconds, baseline, median baseline seconds, median paired ratio)``."""
+    ratio = statistics.median(a / b for a, b in zip(op_times, baseline_times))
+    return statistics.median(op_times), baseline, statistics.median(baseline_times), ratio
 
 
 def format_rows(rows, threads: int) -> str:
     kernels = describe_neuron_backend(nn.ModuleList([MultiStepLIF(), SFANeuron()]), torch.device('cpu'))
-    lines = [f'CPU, {threads} threads, torch {torch.__version__}; forward + backward unless stated, median',
+    lines = [f'CPU, {threads} threads, torch {torch.__version__}; forward + backward unless stated; medians, the '
+             'ratio: of the ratios of the calls timed in the same repeat',
              f'kernels: {kernels}', '',
              '| op | shape | op (ms) | baseline | baseline (ms) | op / baseline | target |',
              '|---|---|---|---|---|---|---|']
-    for name, shape, seconds, baseline, baseline_seconds, target in rows:
+    for name, shape, seconds, baseline, baseline_seconds, ratio, target in rows:
         lines.append(f"| {name} | {list(shape)} | {seconds * 1e3:.2f} | {baseline} | {baseline_seconds * 1e3:.2f} | "
-                     f'{seconds / baseline_seconds:.2f}x | {target} |')
+                     f'{ratio:.2f}x | {target} |')
     return '\n'.join(lines)
 
 

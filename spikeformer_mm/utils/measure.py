@@ -1,4 +1,4 @@
-"""Timing and peak-memory measurement for benchmarks: median over repeats after warm-up, per-call peak memory.
+"""Timing and peak-memory measurement for benchmarks: calls timed in turn after warm-up, per-call peak memory.
 
 Peak memory of a call is what the call adds on top of what is resident before it:
 
@@ -14,7 +14,6 @@ Peak memory of a call is what the call adds on top of what is resident before it
 import ctypes
 import gc
 import re
-import statistics
 import time
 from typing import Callable, List, Optional, Sequence, Tuple
 
@@ -26,12 +25,10 @@ _M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
 _EXACT_MMAP_THRESHOLD = 64 * 1024
 
 
-def interleaved_median_seconds(fns: Sequence[Callable[[], object]], warmup: int, repeats: int,
-                               synchronize: Optional[Callable[[], None]] = None) -> List[float]:
-    """Median wall time (s) of each of ``fns``, timed in turn within each repeat so that they see the same load.
-
-    Each function is first called ``warmup`` times.
-    """
+def interleaved_seconds(fns: Sequence[Callable[[], object]], warmup: int, repeats: int,
+                        synchronize: Optional[Callable[[], None]] = None) -> List[List[float]]:
+    """Wall times (s) of each of ``fns`` in every repeat, timed in turn within each repeat so that they see the same
+    load: ``times[f][r]`` is function ``f`` in repeat ``r``. Each function is first called ``warmup`` times."""
     if warmup < 0 or repeats < 1:
         raise ValueError(f'need warmup >= 0 and repeats >= 1, got warmup={warmup}, repeats={repeats}')
     sync = synchronize or (lambda: None)
@@ -46,7 +43,7 @@ def interleaved_median_seconds(fns: Sequence[Callable[[], object]], warmup: int,
             fn()
             sync()
             fn_times.append(time.perf_counter() - start)
-    return [statistics.median(fn_times) for fn_times in times]
+    return times
 
 
 def _status_mb(key: str) -> float:
