@@ -108,8 +108,8 @@ struct Transform {
   bool on;
 };
 
-// Vectors per backward_vectors call: 3 took the backward pass on [4, 8, 64, 56, 56] from 6.9 ms to 5.1 ms on an
-// AVX2 EPYC (2 threads; 2: 5.5 ms, 4: 5.1 ms), the same values bit for bit.
+// Vectors per backward_vectors call: 3 took the backward pass on [4, 8, 64, 56, 56] from 6.8 ms to 5.1 ms on an
+// AVX2 EPYC (2 threads, the two builds called alternately in one process; 2: 5.4 ms, 4: 5.1 ms), the same values.
 constexpr int kInterleaved = 3;
 
 // kVectors adjacent vectors of elements (count elements each; all full when kVectors > 1) through the T steps
