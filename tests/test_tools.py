@@ -4,8 +4,12 @@ and segmentation configs; data-path checks; distributed runs on CPU (gloo).
 Training, resuming, COCO evaluation and a 2-process torchrun run on real data: tests/test_mask_rcnn_train.py.
 """
 import importlib.util
+import os
 import re
+import socket
 import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -136,6 +140,38 @@ def test_cpu_distributed_initialises_gloo_and_a_device_less_wrapper(monkeypatch)
     assert cfg.env_cfg.dist_cfg.backend == 'gloo'
     assert cfg.model_wrapper_cfg == dict(type='MMDistributedDataParallel', broadcast_buffers=False,
                                          find_unused_parameters=True, device_ids=None)
+
+
+# A gloo run's end as the tools' __main__ does it, with a DDP model holding the group as mmengine's wrapper does;
+# the last line must not run.
+GLOO_RUN_END = textwrap.dedent("""
+    import logging, sys, torch
+    from mmengine.config import Config
+    from spikeformer_mm.engine.cpu_distributed import (exit_cpu_distributed_process, prepare_cpu_distributed,
+                                                        release_cpu_distributed)
+    exit_cpu_distributed_process()  # no group started yet: returns
+    logging.basicConfig(filename=sys.argv[1], level=logging.INFO)
+    prepare_cpu_distributed(Config(dict(launcher='pytorch')))
+    model = torch.nn.parallel.DistributedDataParallel(torch.nn.Linear(4, 4))
+    logging.info('run finished')
+    print('results', end='')
+    release_cpu_distributed()
+    exit_cpu_distributed_process()
+    sys.exit(3)
+""")
+
+
+def test_a_finished_gloo_run_exits_with_its_logs_and_output_flushed(tmp_path):
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, RANK='0', WORLD_SIZE='1', LOCAL_RANK='0', MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
+    log = tmp_path / 'run.log'
+    proc = subprocess.run([sys.executable, '-c', GLOO_RUN_END, str(log)], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == 'results'
+    assert log.read_text() == 'INFO:root:run finished\n'
 
 
 @pytest.mark.parametrize('script, usage', [('dist_train.sh', 'CONFIG NUM_PROCS'),

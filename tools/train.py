@@ -12,7 +12,8 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 import spikeformer_mm  # noqa: F401  (checkpoint fixes; registries resolve lazily)
-from spikeformer_mm.engine.cpu_distributed import prepare_cpu_distributed, release_cpu_distributed
+from spikeformer_mm.engine.cpu_distributed import (exit_cpu_distributed_process, prepare_cpu_distributed,
+                                                    release_cpu_distributed)
 from spikeformer_mm.engine.data_paths import check_data_paths
 from spikeformer_mm.engine.runner_config import add_runner_args, load_config
 from spikeformer_mm.utils.cpu_allocator import reuse_freed_cpu_memory
@@ -57,3 +58,4 @@ def main(argv=None) -> Runner:
 if __name__ == '__main__':
     reuse_freed_cpu_memory()  # large CPU tensors reuse freed memory instead of fresh page faults every step
     main()
+    exit_cpu_distributed_process()  # a finished gloo run skips the teardown that can abort it

@@ -4,12 +4,24 @@ mmengine's ``pytorch`` launcher calls ``torch.cuda.set_device(LOCAL_RANK)`` befo
 wraps the model in ``DistributedDataParallel(device_ids=[LOCAL_RANK])``; both fail without a GPU. When torch sees
 no GPU, :func:`prepare_cpu_distributed` initialises the process group itself from the environment ``torchrun``
 sets (mmengine then skips its own initialisation) and asks the Runner for a device-less DDP wrapper.
+
+Ending such a process: torch 2.14's ``DistributedDataParallel`` keeps its process group, and with it gloo's
+worker threads, alive after ``destroy_process_group``. A worker still freeing the tensors of the run's last
+collective when the interpreter finalizes takes the GIL of a dying interpreter, and the process aborts after the
+run has finished ("terminate called without an active exception", SIGABRT, torchrun reports the run failed).
+:func:`exit_cpu_distributed_process` ends a finished gloo run without interpreter teardown.
 """
+import logging
+import os
+import sys
 from datetime import timedelta
 
 import torch
 import torch.distributed as dist
 from mmengine.config import Config
+
+
+_started_groups = []  # backends of the process groups prepare_cpu_distributed initialised in this process
 
 
 def prepare_cpu_distributed(cfg: Config) -> None:
@@ -29,6 +41,7 @@ def prepare_cpu_distributed(cfg: Config) -> None:
     dist_cfg['backend'] = backend
     if not dist.is_initialized():
         dist.init_process_group(backend=backend, timeout=timedelta(seconds=dist_cfg.get('timeout', 1800)))
+        _started_groups.append(backend)
     wrapper = cfg.get('model_wrapper_cfg') or dict(
         type='MMDistributedDataParallel', broadcast_buffers=False,
         find_unused_parameters=cfg.get('find_unused_parameters', False))
@@ -37,10 +50,21 @@ def prepare_cpu_distributed(cfg: Config) -> None:
 
 
 def release_cpu_distributed() -> None:
-    """Destroy the process group, if one is up, before the interpreter exits.
-
-    A gloo process group left to the interpreter's teardown can abort the process after the run has finished
-    ("terminate called without an active exception", exit -6 under torchrun).
-    """
+    """Destroy the process group, if one is up: the end of a tool's run, finished or failed."""
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def exit_cpu_distributed_process() -> None:
+    """End this process now, with status 0, if :func:`prepare_cpu_distributed` started its process group.
+
+    For the end of a tool's successful run (after :func:`release_cpu_distributed`): logs and standard streams
+    are flushed, then ``os._exit`` skips interpreter teardown, where gloo's leftover worker threads can abort
+    the process (module docstring). Returns without doing anything when no group was started here.
+    """
+    if not _started_groups:
+        return
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
