@@ -21,7 +21,7 @@ import torch.distributed as dist
 from mmengine.config import Config
 
 
-_started_groups = []  # backends of the process groups prepare_cpu_distributed initialised in this process
+_group_started_here = False  # set once prepare_cpu_distributed has initialised this process's group
 
 
 def prepare_cpu_distributed(cfg: Config) -> None:
@@ -29,6 +29,7 @@ def prepare_cpu_distributed(cfg: Config) -> None:
 
     Does nothing when the run is not distributed or a GPU is available (mmengine's own path then applies).
     """
+    global _group_started_here
     if cfg.get('launcher', 'none') == 'none' or torch.cuda.is_available():
         return
     if cfg.launcher != 'pytorch':
@@ -41,7 +42,7 @@ def prepare_cpu_distributed(cfg: Config) -> None:
     dist_cfg['backend'] = backend
     if not dist.is_initialized():
         dist.init_process_group(backend=backend, timeout=timedelta(seconds=dist_cfg.get('timeout', 1800)))
-        _started_groups.append(backend)
+        _group_started_here = True
     wrapper = cfg.get('model_wrapper_cfg') or dict(
         type='MMDistributedDataParallel', broadcast_buffers=False,
         find_unused_parameters=cfg.get('find_unused_parameters', False))
@@ -62,7 +63,7 @@ def exit_cpu_distributed_process() -> None:
     are flushed, then ``os._exit`` skips interpreter teardown, where gloo's leftover worker threads can abort
     the process (module docstring). Returns without doing anything when no group was started here.
     """
-    if not _started_groups:
+    if not _group_started_here:
         return
     logging.shutdown()
     sys.stdout.flush()
