@@ -466,3 +466,29 @@ def test_profile_time_steps_profiles_the_inference_call(tmp_path, capsys):
     with pytest.raises(SystemExit):
         tool.parse_args([config, '--fuse-conv-bn'])  # training runs the model as it is: nothing to fold
     assert '--fuse-conv-bn folds the BatchNorms for inference' in capsys.readouterr().err
+
+
+def test_profile_time_steps_by_shape_lines_up_each_layer_across_T(tmp_path, capsys):
+    """``--by-shape``: one row per op and input shapes, the batch written ``N``, so that the same convolution has a
+    time at every T: every convolution of the model (input channels, output channels, kernel) has its row of
+    aten::convolution, the op that all of them go through, and the attention products theirs."""
+    tool = load_tool('analysis_tools/profile_time_steps')
+    config = str(tiny_classifier_config(tmp_path, E_10M))
+    tool.main([config, '--phase', 'infer', '--T', '1', '2', '--steps', '1', '--batch', '2', '--resolution', '32',
+               '--threads', '1', '--top', '1000', '--by-shape'])
+    out = capsys.readouterr().out
+    rows = re.findall(r'^\| aten::convolution (\[N, [^|]*) \| \d+\.\d \| \d+\.\d \| (\d+\.\d\d|inf)x \|$',
+                      out, re.M)
+    listed = set()
+    for shapes, ratio in rows:
+        data, weight = [shape.split(', ') for shape in re.findall(r'\[([^\]]*)\]', shapes)[:2]]
+        listed.add((int(data[1]), int(weight[0]), tuple(int(k) for k in weight[2:])))
+        assert ratio != 'inf', shapes  # the batch is not in the row's name: the T=1 call has the same row
+    _, model = build(Path(config))
+    assert listed == {(conv.in_channels, conv.out_channels, conv.kernel_size) for conv in model.modules()
+                      if isinstance(conv, nn.Conv2d)}
+    assert not re.search(r'^\| aten::convolution \|', out, re.M)  # no row without shapes
+    # the attention products: both operands lead with the batch (T * B * heads)
+    products = re.findall(r'^\| aten::bmm ([^|]*) \| \d+\.\d \| \d+\.\d \| (\d+\.\d\d|inf)x \|$', out, re.M)
+    assert products and all(re.fullmatch(r'\[N, \d+, \d+\] \[N, \d+, \d+\]', shapes) and ratio != 'inf'
+                            for shapes, ratio in products), products

@@ -4,7 +4,7 @@ ANN twin: per-op self CPU time of each against the first, in one process.
     python tools/analysis_tools/profile_time_steps.py CONFIG [--model ann snn] [--phase train|infer] [--T 1 4]
                                                       [--steps 2] [--warmup 1] [--batch 8]
                                                       [--resolution 224 [W]] [--threads 2] [--top 25]
-                                                      [--fuse-conv-bn] [--cfg-options k=v ...]
+                                                      [--fuse-conv-bn] [--by-shape] [--cfg-options k=v ...]
 
 Builds the model (``snn``, its ANN twin ``ann``, or both, in the order given) at every ``--T`` (ascending) as
 ``tools/benchmark.py`` does (the same synthetic batch, optimizer and CPU allocator), then profiles ``--steps`` calls
@@ -18,8 +18,10 @@ total self CPU time and the median wall time per call of each (model, T) with th
 first over calls of the same turn, then the ``--top`` ops of the last, each with its time per call in every
 column and its ratio to the first: with several Ts, an op whose ratio exceeds the T ratio is what makes a call
 scale worse than linearly; with ``--model ann snn`` and one T, what the spiking model spends beyond its twin, free
-of the variation between processes that the benchmark's paired ratios carry. CPU only (the profiler's CPU
-times).
+of the variation between processes that the benchmark's paired ratios carry. ``--by-shape`` lists every op once
+per shape of its tensor inputs (the batch, which grows with T, written ``N``), e.g.
+``aten::mkldnn_convolution [N, 24, 112, 112] [96, 24, 3, 3]``: which layer of an op scales worse. CPU only (the
+profiler's CPU times).
 """
 import argparse
 import collections
@@ -63,6 +65,8 @@ def parse_args(argv=None):
     parser.add_argument('--top', type=int, default=25, help='ops to list (default: 25)')
     parser.add_argument('--fuse-conv-bn', action='store_true',
                         help='--phase infer: BatchNorms folded into the convs (as tools/benchmark.py --fuse-conv-bn)')
+    parser.add_argument('--by-shape', action='store_true',
+                        help='one row per op and shape of its tensor inputs (leading dimension of the first: N)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
                         help='override settings in the config, as in tools/train.py')
     args = parser.parse_args(argv)
@@ -89,9 +93,23 @@ def column_label(model: str, T: int, models: list) -> str:
     return f'{model} T={T}' if len(models) > 1 else f'T={T}'
 
 
+def op_key(event, by_shape: bool) -> tuple:
+    """An op's row: ``(name, shapes)``, ``shapes`` the shapes of its tensor inputs with ``by_shape``, else ``''``.
+    The batch (``T * B``, times heads in attention products), the first input's leading dimension, is written ``N``
+    in every input that leads with it, so that the rows of every T line up (a weight that has as many output
+    channels as that batch gets an ``N`` too, and a row of its own at that T)."""
+    if not by_shape:
+        return event.key, ''
+    shapes = [list(shape) for shape in event.input_shapes if shape]
+    batch = shapes[0][0] if shapes else None
+    return event.key, ' '.join('[' + ', '.join(['N' if shape[0] == batch else str(shape[0])]
+                                               + [str(d) for d in shape[1:]]) + ']' for shape in shapes)
+
+
 def profile_steps(args) -> tuple:
-    """``({label: Counter(op -> self CPU microseconds per call)}, {label: [wall seconds of each call]})``, the
-    calls of ``args.phase`` of every (model, T) profiled in turns."""
+    """``({label: Counter(op_key -> self CPU microseconds per call)}, {label: [wall seconds of each call]})``, the
+    calls of ``args.phase`` of every (model, T) profiled in turns (ops split by input shapes with
+    ``args.by_shape``)."""
     benchmark = load_benchmark_tool()
     MMLogger.get_current_instance().setLevel(logging.WARNING)  # not the optimizer's line per parameter
     measurements = {column_label(model, T, args.model): benchmark.Measurement(dict(
@@ -107,10 +125,10 @@ def profile_steps(args) -> tuple:
         turn = list(measurements.items())
         turn = turn[step % len(turn):] + turn[:step % len(turn)]  # a different one goes first in each turn
         for label, measurement in turn:
-            with profile() as prof:
+            with profile(record_shapes=args.by_shape) as prof:
                 walls[label].append(measurement.seconds(args.phase))
-            for event in prof.key_averages():
-                totals[label][event.key] += event.self_cpu_time_total / args.steps
+            for event in prof.key_averages(group_by_input_shape=args.by_shape):
+                totals[label][op_key(event, args.by_shape)] += event.self_cpu_time_total / args.steps
     return totals, walls
 
 
@@ -130,7 +148,9 @@ def format_table(totals: dict, walls: dict, top: int, phase: str) -> str:
              '|---|' + '---|' * (len(labels) + 1)]
     for op, _ in totals[last].most_common(top):
         ratio = totals[last][op] / totals[first][op] if totals[first][op] else float('inf')
-        lines.append(f'| {op[:60]} | ' + ' | '.join(f'{ops[op] / 1e3:.1f}' for ops in totals.values())
+        name, shapes = op
+        lines.append(f'| {name[:60]}{" " + shapes if shapes else ""} | '
+                     + ' | '.join(f'{ops[op] / 1e3:.1f}' for ops in totals.values())
                      + f' | {ratio:.2f}x |')
     return '\n'.join(lines)
 
