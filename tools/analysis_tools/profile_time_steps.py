@@ -66,7 +66,7 @@ def parse_args(argv=None):
     parser.add_argument('--fuse-conv-bn', action='store_true',
                         help='--phase infer: BatchNorms folded into the convs (as tools/benchmark.py --fuse-conv-bn)')
     parser.add_argument('--by-shape', action='store_true',
-                        help='one row per op and shape of its tensor inputs (leading dimension of the first: N)')
+                        help='one row per op and shapes of its tensor inputs, the batch written N')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
                         help='override settings in the config, as in tools/train.py')
     args = parser.parse_args(argv)
@@ -102,8 +102,8 @@ def op_key(event, by_shape: bool) -> tuple:
         return event.key, ''
     shapes = [list(shape) for shape in event.input_shapes if shape]
     batch = shapes[0][0] if shapes else None
-    return event.key, ' '.join('[' + ', '.join(['N' if shape[0] == batch else str(shape[0])]
-                                               + [str(d) for d in shape[1:]]) + ']' for shape in shapes)
+    dims = [['N' if shape[0] == batch else str(shape[0])] + [str(d) for d in shape[1:]] for shape in shapes]
+    return event.key, ' '.join(f"[{', '.join(shape)}]" for shape in dims)
 
 
 def profile_steps(args) -> tuple:
