@@ -1,31 +1,23 @@
-"""Shared test fixtures: where the shared reference outputs and real data samples live."""
-import os
+"""Test fixtures: the reference outputs and real data samples under ``tests/data`` (see its README)."""
 from pathlib import Path
 
 import pytest
 import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DIR = Path(os.environ.get('SPIKEFORMER_SHARED', REPO_ROOT.parent / 'shared'))
+TEST_DATA_DIR = Path(__file__).resolve().parent / 'data'
 
 
 @pytest.fixture(scope='session')
-def shared_dir() -> Path:
-    """``../shared`` beside the repository (override with SPIKEFORMER_SHARED)."""
-    if not (SHARED_DIR / 'reference').is_dir():
-        raise FileNotFoundError(f'shared reference folder not found at {SHARED_DIR}; '
-                                'set SPIKEFORMER_SHARED to the folder holding reference/ and data/')
-    return SHARED_DIR
+def reference_dir() -> Path:
+    """Outputs of the BICLab reference implementations and checkpoint key lists (``tests/data/reference``)."""
+    return TEST_DATA_DIR / 'reference'
 
 
 @pytest.fixture(scope='session')
-def reference_dir(shared_dir) -> Path:
-    return shared_dir / 'reference'
-
-
-@pytest.fixture(scope='session')
-def data_dir(shared_dir) -> Path:
-    return shared_dir / 'data'
+def data_dir() -> Path:
+    """Tiny real COCO / ADE20K / ImageNet samples (``tests/data/{coco_mini,ade20k_mini,imagenet_samples}``)."""
+    return TEST_DATA_DIR
 
 
 @pytest.fixture(scope='module')

@@ -1,4 +1,4 @@
-"""Semantic-FPN on real ADE20K data (../shared/data/ade20k_mini): train, test with IoUMetric, infer, bad input."""
+"""Semantic-FPN on real ADE20K data (tests/data/ade20k_mini): train, test with IoUMetric, infer, bad input."""
 import glob
 import importlib.util
 import json

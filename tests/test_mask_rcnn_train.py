@@ -1,6 +1,6 @@
 """A spiking Mask R-CNN trained, resumed, evaluated and trained distributed through the tools, on real COCO data.
 
-The data is ``../shared/data/coco_mini`` (3 real val2017 images: RLE and polygon masks, crowd regions), reached
+The data is ``tests/data/coco_mini`` (3 real val2017 images: RLE and polygon masks, crowd regions), reached
 through the configs' ``COCO_ROOT`` variable. The model is tests/configs/mask-rcnn_tiny_spike-fpn_coco-mini.py:
 the real E-SpikeFormer spike-FPN config with a tiny backbone, 32-channel heads and 256x192 images. Each tool runs
 in its own process, as a user runs it (torch.compile of the neurons off and one thread, to keep the run short

@@ -1,5 +1,5 @@
 # Test-sized Mask R-CNN over the real E-SpikeFormer 10M config: a tiny backbone, 32-channel neck and heads, small
-# images, a few iterations. The data root comes from COCO_ROOT (the tests point it at ../shared/data/coco_mini,
+# images, a few iterations. The data root comes from COCO_ROOT (the tests point it at tests/data/coco_mini,
 # which holds val2017 only, so training also reads the val split).
 _base_ = '../../configs/mask_rcnn/mask-rcnn_e-spikeformer-10m_fpn_1x_coco.py'
 
