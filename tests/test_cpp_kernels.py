@@ -32,14 +32,15 @@ def test_an_unknown_kernel_is_named():
 
 @pytest.mark.parametrize('n', [5, 16, 1007, 100003])  # scalar tail only, one vector, tails, several threads' tasks
 @pytest.mark.parametrize('D, norm', [(4, 4.0), (4, 1.0), (8, 3.0), (127, 127.0), (300, 1.0)])
-def test_forward_and_backward_equal_the_pytorch_kernels(n, D, norm):
+@pytest.mark.parametrize('tie_even, strict', [(True, False), (False, True), (True, True), (False, False)])
+def test_forward_and_backward_equal_the_pytorch_kernels(n, D, norm, tie_even, strict):
     module = cpp_kernels.module('sfa')
     x = special_inputs(n, D)
     exact = kernels.is_power_of_two(norm)
     has_levels = D <= kernels.SFA_CODE_MAX_D
     for with_code in (False, True):
-        out, code = kernels.sfa_forward(x, D, norm, with_code, has_levels, exact)
-        results = module.sfa_forward(x, D, norm, with_code, has_levels, exact)
+        out, code = kernels.sfa_forward(x, D, norm, with_code, has_levels, exact, tie_even, strict)
+        results = module.sfa_forward(x, D, norm, with_code, has_levels, exact, tie_even, strict)
         assert torch.equal(results[0].nan_to_num(-7), out.nan_to_num(-7))
         assert torch.equal(results[0].isnan(), out.isnan())
         if with_code:
@@ -204,9 +205,9 @@ def test_bad_lif_inputs_name_the_problem():
 def test_bad_inputs_name_the_problem():
     module = cpp_kernels.module('sfa')
     with pytest.raises(RuntimeError, match='contiguous'):
-        module.sfa_forward(torch.zeros(4, 4).t(), 4, 4.0, False, False, True)
+        module.sfa_forward(torch.zeros(4, 4).t(), 4, 4.0, False, False, True, True, False)
     with pytest.raises(RuntimeError, match='Double'):
-        module.sfa_forward(torch.zeros(4, dtype=torch.float64), 4, 4.0, False, False, True)
+        module.sfa_forward(torch.zeros(4, dtype=torch.float64), 4, 4.0, False, False, True, True, False)
     with pytest.raises(RuntimeError, match='as many elements'):
         module.sfa_backward(torch.zeros(4), torch.zeros(3, dtype=torch.uint8), 4.0, True)
     with pytest.raises(RuntimeError, match='level_shift must be in'):
@@ -264,7 +265,7 @@ def test_a_failed_build_warns_and_leaves_the_pytorch_kernels(monkeypatch):
     with pytest.warns(UserWarning, match='building the C\\+\\+ SFA kernels failed .*no C\\+\\+ compiler'):
         out = sfa(x)
     assert cpp_kernels.module_for('sfa', x) is None
-    assert torch.equal(out.nan_to_num(-7), (torch.floor(x.clamp(0, 4) + 0.5) / 4).nan_to_num(-7))
+    assert torch.equal(out.nan_to_num(-7), (torch.round(x.clamp(0, 4)) / 4).nan_to_num(-7))
     with pytest.warns(UserWarning, match='building the C\\+\\+ LIF kernels failed'):
         spikes = MultiStepLIF()(x.view(4, 25))
     assert torch.equal(spikes, kernels.lif_forward(x.view(4, 25), 2.0, 1.0, 0.0, True, False, True)[0])

@@ -18,8 +18,8 @@ pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 def integer_spikes(x: torch.Tensor) -> torch.Tensor:
-    """The default detection neuron: SFA levels 0..4, not normalised."""
-    return torch.floor(x.clamp(0, 4) + 0.5)
+    """The default detection neuron: SFA levels 0..4, not normalised, ties to even (the reference's ``.round()``)."""
+    return torch.round(x.clamp(0, 4))
 
 
 def test_spike_fpn_is_fpn_on_integer_spikes_in_train_and_eval():

@@ -132,35 +132,66 @@ class TestMultiStepLIF:
 
 
 class TestSFANeuron:
-    # ARCH_SPEC §1.2 inputs; round half up, inclusive gradient window [0, D]
+    # exact halves, both ends of the window and values outside it
     x = [-0.5, 0.0, 0.49, 0.5, 1.5, 2.5, 3.5, 3.99, 4.0, 4.7]
 
-    def test_levels_round_half_up(self):
+    def test_levels_round_half_to_even_by_default(self):
+        """Model_Base (``MultiSpike``: ``torch.round``) and the dense-task code."""
         out = SFANeuron(D=4)(torch.tensor(self.x))
-        assert (out * 4).tolist() == [0, 0, 0, 1, 2, 3, 4, 4, 4, 4]
-        assert SFANeuron(D=4, norm=1)(torch.tensor(self.x)).tolist() == [0, 0, 0, 1, 2, 3, 4, 4, 4, 4]
+        assert (out * 4).tolist() == [0, 0, 0, 0, 2, 2, 4, 4, 4, 4]
+        assert SFANeuron(D=4, norm=1)(torch.tensor(self.x)).tolist() == [0, 0, 0, 0, 2, 2, 4, 4, 4, 4]
 
-    def test_straight_through_gradient(self):
-        x = torch.tensor(self.x, requires_grad=True)
-        SFANeuron(D=4)(x).sum().backward()
-        assert (x.grad * 4).tolist() == [0, 1, 1, 1, 1, 1, 1, 1, 1, 0]
+    def test_levels_round_half_up_on_request(self):
+        """Model_Large (``Multispike``: ``floor(x + 0.5)``)."""
+        out = SFANeuron(D=4, tie='up')(torch.tensor(self.x))
+        assert (out * 4).tolist() == [0, 0, 0, 1, 2, 3, 4, 4, 4, 4]
+
+    @pytest.mark.parametrize('tie', ['even', 'up'])
+    def test_every_kernel_rounds_alike(self, tie):
+        """The C++ kernel (float32), the compiled/eager kernel (float64) and the no-grad path agree with torch."""
+        torch.manual_seed(0)
+        x = torch.cat([torch.randint(-2, 11, (300,)) / 2, torch.randn(300) * 3])
+        expected = torch.round(x.clamp(0, 4)) if tie == 'even' else torch.floor(x.clamp(0, 4) + 0.5)
+        for dtype in (torch.float32, torch.float64):
+            for grad in (False, True):
+                xd = x.to(dtype).clone().requires_grad_(grad)
+                with torch.set_grad_enabled(grad):
+                    assert torch.equal(SFANeuron(D=4, norm=1, tie=tie)(xd).detach(), expected.to(dtype))
+
+    @pytest.mark.parametrize('window, expected', [('inclusive', [0, 1, 1, 1, 1, 1, 1, 1, 1, 0]),
+                                                  ('strict', [0, 0, 1, 1, 1, 1, 1, 1, 0, 0])])
+    @pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+    def test_straight_through_gradient(self, window, expected, dtype):
+        x = torch.tensor(self.x, dtype=dtype, requires_grad=True)
+        SFANeuron(D=4, window=window)(x).sum().backward()
+        assert (x.grad * 4).tolist() == expected
         x = torch.tensor(self.x, requires_grad=True)
         sfa(x, D=8, norm=2).sum().backward()
         assert x.grad.tolist() == [0] + [0.5] * 9
+
+    @pytest.mark.parametrize('kwargs, message', [(dict(tie='nearest'), r"tie rule must be one of \('even', 'up'\)"),
+                                                 (dict(window='open'),
+                                                  r"window must be one of \('inclusive', 'strict'\)")])
+    def test_unknown_rounding_names_the_choices(self, kwargs, message):
+        with pytest.raises(ValueError, match=message):
+            SFANeuron(D=4, **kwargs)
+        with pytest.raises(ValueError, match=message):
+            sfa(torch.zeros(2), **kwargs)
 
     def test_backward_fills_no_zero_gradient_for_the_uint8_code(self):
         assert not backward_allocates_zeros(SFANeuron(D=4), torch.randn(2, 8, 5, 5) * 3)
 
     def test_other_ceilings(self):
         assert SFANeuron(D=8, norm=1)(torch.tensor([7.5, 9.0, 2.2])).tolist() == [8, 8, 2]
-        assert SFANeuron(D=1)(torch.tensor([0.4, 0.5, 3.0])).tolist() == [0, 1, 1]
+        assert SFANeuron(D=1)(torch.tensor([0.4, 0.5, 3.0])).tolist() == [0, 0, 1]
+        assert SFANeuron(D=1, tie='up')(torch.tensor([0.4, 0.5, 3.0])).tolist() == [0, 1, 1]
 
     @pytest.mark.parametrize('grad', [True, False])  # the autograd path and the no-grad (inference) path
     def test_non_finite_inputs_match_the_plain_formula(self, grad):
         """NaN stays NaN and infinities clamp, in the kernel's vector body (not only its scalar tail)."""
         x = torch.randn(64) * 4
         x[[3, 17, 40]] = torch.tensor([float('nan'), float('inf'), -float('inf')])
-        expected = torch.floor(x.clamp(0, 4) + 0.5) / 4
+        expected = torch.round(x.clamp(0, 4)) / 4
         x.requires_grad_(grad)
         with torch.set_grad_enabled(grad):
             out = sfa(x, D=4)
@@ -174,7 +205,7 @@ class TestSFANeuron:
     @pytest.mark.parametrize('D', [127, 128, 300])  # 127: the largest D whose levels fit the code byte
     def test_large_ceilings(self, D):
         x = torch.tensor([-1.0, 0.0, 0.5, D - 0.5, float(D), D + 0.25], requires_grad=True)
-        out = sfa(x, D=D, norm=1)
+        out = sfa(x, D=D, norm=1, tie='up')
         assert out.tolist() == [0, 0, 1, D, D, D]
         out.sum().backward()
         assert x.grad.tolist() == [0, 1, 1, 1, 1, 0]
@@ -192,9 +223,10 @@ class TestSFANeuron:
         norms = [1.5 + i for i in range(10)]
         with torch.no_grad():
             for norm in norms:
-                expected = torch.floor(x.clamp(0, 5) + 0.5) / norm
+                expected = torch.round(x.clamp(0, 5)) / norm
                 assert torch.equal(sfa(x, D=5, norm=norm), expected)  # the kernel that serves this tensor
-                assert torch.equal(kernels.sfa_forward_kernel(x, 5, norm, False, False, False)[0], expected)
+                assert torch.equal(kernels.sfa_forward_kernel(x, 5, norm, False, False, False, True, False)[0],
+                                   expected)
         assert counters['stats']['unique_graphs'] - graphs == len(norms)
 
     @pytest.mark.parametrize('kwargs, message', [(dict(D=0), 'D >= 1'), (dict(D=2.5), 'D >= 1'),

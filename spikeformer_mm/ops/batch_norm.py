@@ -11,6 +11,7 @@ every such neuron, at every time step.
 Outside training (or with gradients off, or on CUDA) the module is a plain ``nn.BatchNorm2d``: evaluation is
 bit-identical to the stock layer, and its ``state_dict`` keys are the same.
 """
+import contextlib
 from typing import Optional, Tuple
 
 import torch
@@ -47,31 +48,73 @@ class _BatchNormTraining(torch.autograd.Function):
 class RecomputableBatchNorm2d(nn.BatchNorm2d):
     """``nn.BatchNorm2d`` whose training output a :class:`~spikeformer_mm.ops.MultiStepLIF` can recompute.
 
-    Training mode with gradients on, on CPU: batch statistics and running-statistic updates as
-    ``nn.BatchNorm2d`` (momentum, cumulative average with ``momentum=None``, ``num_batches_tracked``), output
-    ``x * scale + shift`` tagged for the neuron, gradients by aten's BatchNorm backward. Otherwise the stock
+    Training mode with gradients on, on CPU, in float32 or float64: batch statistics and running-statistic
+    updates as ``nn.BatchNorm2d`` (momentum, cumulative average with ``momentum=None``, ``num_batches_tracked``),
+    output ``x * scale + shift`` tagged for the neuron, gradients by aten's BatchNorm backward. Otherwise the stock
     forward. Shapes: ``[N, C, H, W]`` -> ``[N, C, H, W]``.
     """
 
+    frames = 1  # identical copies of its input that each batch stands for (see :func:`counting_frames`)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self.training and torch.is_grad_enabled() and x.device.type == 'cpu' and x.dim() == 4
-                and x.dtype == torch.float32):
-            return super().forward(x)  # also raises the stock error for a non-4-D input
-        momentum = 0.0 if self.momentum is None else self.momentum
+                and x.dtype in (torch.float32, torch.float64)):
+            out = super().forward(x)  # also raises the stock error for a non-4-D input
+            if self.training and self.frames > 1 and self.running_var is not None:
+                with torch.no_grad():
+                    self._recount_running_var(torch.var(x, dim=(0, 2, 3), correction=0), x,
+                                              self._last_momentum())
+            return out
         if self.track_running_stats and self.num_batches_tracked is not None:
             self.num_batches_tracked.add_(1)
-            if self.momentum is None:
-                momentum = 1.0 / float(self.num_batches_tracked)
+        momentum = self._last_momentum()
         x = x.contiguous()
         with torch.no_grad():
             # updates running_mean / running_var in place (unbiased variance), as the stock layer does
             mean, var = torch.batch_norm_update_stats(x, self.running_mean, self.running_var, momentum)
+            if self.frames > 1 and self.running_var is not None:
+                self._recount_running_var(var, x, momentum)
             invstd = torch.rsqrt(var + self.eps)
             scale = invstd if self.weight is None else self.weight * invstd
             shift = -mean * scale if self.bias is None else self.bias - mean * scale
         out = _BatchNormTraining.apply(x, self.weight, self.bias, mean, invstd, scale, shift, self.eps)
         setattr(out, _SOURCE_ATTR, (x.detach(), scale, shift, out._version))
         return out
+
+    def _last_momentum(self) -> float:
+        """The factor of this step's running-statistic update (after ``num_batches_tracked`` counted it)."""
+        if self.momentum is not None:
+            return self.momentum
+        return 1.0 / float(self.num_batches_tracked) if self.num_batches_tracked is not None else 0.0
+
+    def _recount_running_var(self, biased_var: torch.Tensor, x: torch.Tensor, momentum: float) -> None:
+        """Correct the running variance's last update from ``n`` values per channel to ``frames * n``.
+
+        The update added ``momentum * var * n / (n - 1)``; ``frames`` copies of the batch have the same mean and
+        biased variance, only Bessel's factor ``N / (N - 1)`` (``N = frames * n``) differs.
+        """
+        n = x.numel() // x.shape[1]
+        total = n * self.frames
+        self.running_var.add_(biased_var * (momentum * (total / (total - 1) - n / (n - 1))))
+
+
+@contextlib.contextmanager
+def counting_frames(module: nn.Module, frames: int):
+    """Within this context, each :class:`RecomputableBatchNorm2d` in ``module`` treats a training batch as
+    ``frames`` identical copies of itself: its running statistics become what they would be on the input repeated
+    ``frames`` times (the outputs and gradients are the same either way).
+
+    Direct encoding runs the network's neuron-free stem once per image instead of once per time step; this keeps
+    its BatchNorm's running variance equal to the reference's, which sees the image repeated T times.
+    """
+    layers = [m for m in module.modules() if isinstance(m, RecomputableBatchNorm2d)] if frames > 1 else []
+    for layer in layers:
+        layer.frames = frames
+    try:
+        yield
+    finally:
+        for layer in layers:
+            del layer.frames
 
 
 def bn_source_of(x: torch.Tensor) -> Optional[Tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:

@@ -26,10 +26,9 @@ class MaybeCompiled:
 
     ``specialize_float``: the neurons' float parameters (tau, thresholds, norm) are compile-time constants of the
     kernel (one compilation per parameter set, guarded). Otherwise dynamo passes each as a 0-d double tensor that
-    the loop re-reads, and divides by, for every vector (it may alias an output, so it is not hoisted): the SFA
-    forward took 0.93 ms instead of 0.63 ms on 1.6M elements. ``recompile_limit``: every parameter set, time-step
-    count and output selection is a compilation of its own; the default limit (8) would send a process that uses
-    several (e.g. a test session) back to eager code.
+    the loop re-reads, and divides by, for every vector (it may alias an output, so it is not hoisted).
+    ``recompile_limit``: every parameter set, time-step count and output selection is a compilation of its own;
+    the default limit (8) would send a process that uses several (e.g. a test session) back to eager code.
     """
 
     def __init__(self, fn):
@@ -62,6 +61,12 @@ def _div(x: torch.Tensor, divisor: float, exact_reciprocal: bool) -> torch.Tenso
     return x * (1.0 / divisor) if exact_reciprocal else x / divisor
 
 
+def membrane_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The LIF membrane's dtype for inputs of ``dtype``: float32 at least (half-precision membranes lose the small
+    leak increments), float64 for float64 inputs (so that a float64 model computes in float64 throughout)."""
+    return torch.promote_types(dtype, torch.float32)
+
+
 def _charge(v: torch.Tensor, x_t: torch.Tensor, tau: float, v_reset: float, decay_input: bool,
             exact_reciprocal: bool) -> torch.Tensor:
     """The charged membrane ``H[t]`` from the membrane ``v[t-1]`` and the input ``X[t]``."""
@@ -77,7 +82,7 @@ def lif_forward(x: torch.Tensor, tau: float, v_threshold: float, v_reset: float,
 
     The uint8 spikes are converted from the float ones: inductor vectorises that, not a bool -> uint8 cast.
     """
-    v = torch.full_like(x[0], v_reset, dtype=torch.float32)
+    v = torch.full_like(x[0], v_reset, dtype=membrane_dtype(x.dtype))
     spikes = []
     for t in range(x.shape[0]):
         h = _charge(v, x[t], tau, v_reset, decay_input, tau_is_power_of_two)
@@ -108,7 +113,7 @@ def lif_backward(grad_spikes: torch.Tensor, x: torch.Tensor, scale: Optional[tor
     but spikes. With ``scale``/``shift``, ``x`` is a BatchNorm's input and the neuron's input is
     ``x * scale + shift`` (:func:`batch_norm_transform`).
     """
-    v = torch.full_like(x[0], v_reset, dtype=torch.float32)
+    v = torch.full_like(x[0], v_reset, dtype=membrane_dtype(x.dtype))
     charged = []
     for t in range(x.shape[0]):
         x_t = x[t] if scale is None else batch_norm_transform(x[t], scale, shift)
@@ -134,23 +139,24 @@ SFA_CODE_MAX_D = 127  # the largest D whose levels fit in an SFA code byte next 
 
 
 def sfa_forward(x: torch.Tensor, D: int, norm: float, with_code: bool, code_has_levels: bool,
-                norm_is_power_of_two: bool):
-    """``round_half_up(clamp(x, 0, D)) / norm`` and, if ``with_code``, one uint8 code per element.
+                norm_is_power_of_two: bool, tie_even: bool, strict_window: bool):
+    """``round(clamp(x, 0, D)) / norm`` and, if ``with_code``, one uint8 code per element.
 
-    The code's bit 0 is the gradient window ``0 <= x <= D`` (what the backward needs) and, with
-    ``code_has_levels`` (``D <= 127``), bits 1-7 are the integer level (what autograd keeps of the output, see
-    :mod:`.spike_storage`): one byte written instead of two. ``clamp(x, 0, D) == x`` is the window test (false
-    for NaN and infinities too). The code is converted from float values: inductor vectorises that, not a bool -> uint8 cast.
+    Ties round half to even (``torch.round``) with ``tie_even``, else half up (``floor(c + 0.5)``). The code's
+    bit 0 is the gradient window (what the backward needs): ``0 <= x <= D``, or ``0 < x < D`` with
+    ``strict_window``; false for NaN and infinities either way. With ``code_has_levels`` (``D <= 127``), bits 1-7
+    are the integer level (what autograd keeps of the output, see :mod:`.spike_storage`): one byte written
+    instead of two. The code is converted from float values: inductor vectorises that, not a bool -> uint8 cast.
     The clamp is ``relu`` then ``clamp_max``: inductor emits ``clamp(x, 0, D)`` as two NaN-propagating
-    ``maximum``/``minimum`` vector calls and ``relu`` as one plain ``clamp_min`` (see DEVELOPERS.md for the
-    measured difference); the values are the same, NaN included.
+    ``maximum``/``minimum`` vector calls and ``relu`` as one plain ``clamp_min``; the values are the same, NaN
+    included.
     """
     clamped = torch.clamp_max(torch.relu(x), D)
-    levels = torch.floor(clamped + 0.5)
+    levels = torch.round(clamped) if tie_even else torch.floor(clamped + 0.5)
     out = _div(levels, norm, norm_is_power_of_two)
     if not with_code:
         return out, None
-    inside = (clamped == x).to(x.dtype)
+    inside = ((x > 0) & (x < D)).to(x.dtype) if strict_window else (clamped == x).to(x.dtype)
     code = levels * 2 + inside if code_has_levels else inside
     return out, code.to(torch.uint8)
 

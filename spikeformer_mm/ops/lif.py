@@ -8,7 +8,7 @@ from torch import nn
 from spikeformer_mm.registry import MODELS
 from . import cpp_kernels
 from .batch_norm import bn_source_of
-from .kernels import is_power_of_two, lif_backward_kernel, lif_forward_kernel
+from .kernels import is_power_of_two, lif_backward_kernel, lif_forward_kernel, membrane_dtype
 from .spike_storage import mark_spikes
 
 BACKENDS = ('auto', 'torch', 'cuda', 'triton')
@@ -147,7 +147,7 @@ class MultiStepLIF(nn.Module):
         if x.shape[0] < 1:
             raise ValueError('MultiStepLIF got T = 0 time steps; T must be >= 1')
         if select_implementation(self.backend, x.device) == 'spikingjelly':
-            v0 = torch.full_like(x[0], self.v_reset, dtype=torch.float32)
+            v0 = torch.full_like(x[0], self.v_reset, dtype=membrane_dtype(x.dtype))
             spikes, _, _ = functional.lif_multi_step(
                 x, v0, self.tau, self.decay_input, self.v_threshold, self.v_reset, self.surrogate,
                 self.detach_reset)

@@ -10,14 +10,29 @@ from .kernels import SFA_CODE_MAX_D, is_power_of_two, sfa_backward_kernel, sfa_f
 from .spike_storage import mark_spikes
 
 
-def _forward(x: torch.Tensor, D: int, norm: float, with_code: bool, code_has_levels: bool):
+TIES = ('even', 'up')  # round half to even (torch.round), round half up (floor(x + 0.5))
+WINDOWS = ('inclusive', 'strict')  # gradient on 0 <= x <= D, or on 0 < x < D
+
+
+def check_rounding(tie: str, window: str) -> None:
+    """Fail, naming the valid choices, on an unknown tie rule or gradient window."""
+    if tie not in TIES:
+        raise ValueError(f"SFA tie rule must be one of {TIES} ('even': round half to even as torch.round, "
+                         f"'up': round half up as floor(x + 0.5)), got {tie!r}")
+    if window not in WINDOWS:
+        raise ValueError(f"SFA gradient window must be one of {WINDOWS} ('inclusive': 0 <= x <= D, "
+                         f"'strict': 0 < x < D), got {window!r}")
+
+
+def _forward(x: torch.Tensor, D: int, norm: float, with_code: bool, code_has_levels: bool, tie: str, window: str):
     """Flat ``x [N]`` -> ``(out [N], code [N] uint8 or None)``: the C++ kernel on float32 CPU tensors, else the
     ``torch.compile``d one (same values)."""
+    args = (is_power_of_two(norm), tie == 'even', window == 'strict')
     module = cpp_kernels.module_for('sfa', x)
     if module is not None:
-        results = module.sfa_forward(x, D, norm, with_code, code_has_levels, is_power_of_two(norm))
+        results = module.sfa_forward(x, D, norm, with_code, code_has_levels, *args)
         return results[0], (results[1] if with_code else None)
-    return sfa_forward_kernel(x, D, norm, with_code, code_has_levels, is_power_of_two(norm))
+    return sfa_forward_kernel(x, D, norm, with_code, code_has_levels, *args)
 
 
 def _backward(grad: torch.Tensor, code: torch.Tensor, norm: float) -> torch.Tensor:
@@ -29,7 +44,7 @@ def _backward(grad: torch.Tensor, code: torch.Tensor, norm: float) -> torch.Tens
 
 
 class _SFAFunction(torch.autograd.Function):
-    """``round_half_up(clamp(x, 0, D)) / norm`` with the straight-through gradient ``1/norm`` on [0, D].
+    """``round(clamp(x, 0, D)) / norm`` with the straight-through gradient ``1/norm`` inside the window.
 
     Returns the output and, when ``with_levels``, the uint8 code that carries its integer levels in bits 1-7 (for
     autograd's storage of the output, see :mod:`.spike_storage`). Saves for backward only that code, whose bit 0 is
@@ -37,10 +52,11 @@ class _SFAFunction(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, D: int, norm: float, with_levels: bool):
+    def forward(ctx, x: torch.Tensor, D: int, norm: float, with_levels: bool, tie: str, window: str):
         # the kernel sees a plain (non-view) flat tensor: one compiled graph serves every layer shape
         needs_grad = ctx.needs_input_grad[0]
-        out, code = _forward(x.contiguous().view(-1).detach(), D, norm, needs_grad or with_levels, with_levels)
+        out, code = _forward(x.contiguous().view(-1).detach(), D, norm, needs_grad or with_levels, with_levels,
+                             tie, window)
         if needs_grad:
             ctx.save_for_backward(code)
         ctx.norm = norm
@@ -55,23 +71,25 @@ class _SFAFunction(torch.autograd.Function):
     def backward(ctx, grad_out: torch.Tensor, grad_code):
         code, = ctx.saved_tensors
         grad_in = _backward(grad_out.contiguous().view(-1).detach(), code, ctx.norm)
-        return grad_in.view(grad_out.shape), None, None, None
+        return grad_in.view(grad_out.shape), None, None, None, None, None
 
 
-def sfa(x: torch.Tensor, D: int = 4, norm: Optional[float] = None) -> torch.Tensor:
+def sfa(x: torch.Tensor, D: int = 4, norm: Optional[float] = None, tie: str = 'even',
+        window: str = 'inclusive') -> torch.Tensor:
     """Functional SFA; see :class:`SFANeuron`."""
     if D < 1:
         raise ValueError(f'SFA needs D >= 1, got D={D}')
-    return _sfa(x, int(D), float(D if norm is None else norm))
+    check_rounding(tie, window)
+    return _sfa(x, int(D), float(D if norm is None else norm), tie, window)
 
 
-def _sfa(x: torch.Tensor, D: int, norm: float) -> torch.Tensor:
+def _sfa(x: torch.Tensor, D: int, norm: float, tie: str, window: str) -> torch.Tensor:
     """SFA levels ``/ norm``, tagged for 1-byte storage when autograd may save them (D <= 127)."""
     if not torch.is_grad_enabled():  # inference: the kernel alone, no autograd node (~25 us a call) and no code
-        out, _ = _forward(x.contiguous().view(-1), D, norm, False, False)
+        out, _ = _forward(x.contiguous().view(-1), D, norm, False, False, tie, window)
         return out.view(x.shape)
     compact = D <= SFA_CODE_MAX_D
-    out, code = _SFAFunction.apply(x, D, norm, compact)
+    out, code = _SFAFunction.apply(x, D, norm, compact, tie, window)
     return mark_spikes(out, norm, code, level_shift=1) if compact else out
 
 
@@ -79,27 +97,39 @@ def _sfa(x: torch.Tensor, D: int, norm: float) -> torch.Tensor:
 class SFANeuron(nn.Module):
     """Spike Firing Approximation neuron: integer firing levels with a straight-through gradient.
 
-    Forward: ``s = floor(clamp(x, 0, D) + 0.5)`` (round half up: 0.5 -> 1, 2.5 -> 3), output ``s / norm``
-    (``norm`` defaults to ``D``; ``norm=1`` emits the raw integers 0..D, as in front of V3's classifier).
-    Backward: ``1/norm`` where ``0 <= x <= D`` (inclusive) and 0 outside. Stateless.
+    Forward: ``s = round(clamp(x, 0, D))``, output ``s / norm`` (``norm`` defaults to ``D``; ``norm=1`` emits the
+    raw integers 0..D, as in front of V3's classifier). Backward: ``1/norm`` inside the gradient window, 0 outside.
+    Stateless. The two reference families differ on ties and on the window's ends, and a converted checkpoint
+    reproduces its model only with its own rules:
 
-    At inference each level ``s`` stands for ``s`` binary spikes over ``D`` virtual time steps
-    (:func:`spikeformer_mm.ops.expand_to_spikes`).
+    - ``tie='even'``, ``window='inclusive'`` (default): round half to even (``torch.round``: 0.5 -> 0, 1.5 -> 2,
+      2.5 -> 2), gradient on ``0 <= x <= D``. Spike-Driven-Transformer-V3
+      ``SDT_V3/Classification/Model_Base/models.py``, ``MultiSpike``/``Quant``, and the detection and
+      segmentation code (``.round()``).
+    - ``tie='up'``, ``window='strict'``: round half up (``floor(c + 0.5)``: 0.5 -> 1, 2.5 -> 3), gradient on
+      ``0 < x < D``. ``SDT_V3/Classification/Model_Large/spikformer.py``, ``Multispike``.
+
+    Ties are common, not a corner case: an attention scale of exactly 0.5 (``2 / sqrt(16)``) puts integer
+    attention products on halves. At inference each level ``s`` stands for ``s`` binary spikes over ``D``
+    virtual time steps (:func:`spikeformer_mm.ops.expand_to_spikes`).
 
     Shapes: any input ``[...]`` -> same shape, values in ``{0, 1/norm, ..., D/norm}``.
     """
 
-    def __init__(self, D: int = 4, norm: Optional[float] = None):
+    def __init__(self, D: int = 4, norm: Optional[float] = None, tie: str = 'even', window: str = 'inclusive'):
         super().__init__()
         if not isinstance(D, int) or D < 1:
             raise ValueError(f'SFANeuron needs an integer D >= 1, got D={D!r}')
         if norm is not None and norm <= 0:
             raise ValueError(f'SFANeuron needs norm > 0, got norm={norm!r}')
+        check_rounding(tie, window)
         self.D = D
         self.norm = float(D if norm is None else norm)
+        self.tie = tie
+        self.window = window
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _sfa(x, self.D, self.norm)
+        return _sfa(x, self.D, self.norm, self.tie, self.window)
 
     def extra_repr(self) -> str:
-        return f'D={self.D}, norm={self.norm:g}'
+        return f'D={self.D}, norm={self.norm:g}, tie={self.tie!r}, window={self.window!r}'

@@ -24,7 +24,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from spikeformer_mm.ops import compact_spike_storage
-from spikeformer_mm.ops.batch_norm import forget_bn_source
+from spikeformer_mm.ops.batch_norm import counting_frames, forget_bn_source
 from ..layers import SpikeConvBN
 
 
@@ -44,15 +44,14 @@ def run_units(units: Sequence[nn.Module], x: torch.Tensor, repeat: int = 1,
 
     With ``repeat = T > 1``, ``x`` is one frame ``[1, B, ...]`` of a direct encoding: the leading per-frame units
     (:func:`is_per_frame`) run on it once, and their output is repeated ``T`` times before the first unit with a
-    neuron (or at the end). The values are those of the units on ``T`` copies of the frame; in training a
-    BatchNorm among them takes its statistics over one copy (the same mean and biased variance; the running
-    variance's Bessel factor counts ``B*H*W`` values instead of ``T*B*H*W``, a relative difference below
-    ``1 / (B*H*W)``).
+    neuron (or at the end). The values are those of the units on ``T`` copies of the frame, and so are the
+    running statistics of their BatchNorms (:func:`~spikeformer_mm.ops.batch_norm.counting_frames`).
     """
     for unit in units:
         if repeat > 1 and not is_per_frame(unit):
             x, repeat = repeat_frames(x, repeat), 1
-        x = unit(x) if call is None else call(unit, x)
+        with counting_frames(unit, repeat):
+            x = unit(x) if call is None else call(unit, x)
     return repeat_frames(x, repeat)
 
 

@@ -1,7 +1,9 @@
 """E-SpikeFormer (Spike-Driven Transformer V3, Model_Base family) as an OpenMMLab backbone.
 
-Layout (ARCH_SPEC §3.1), for a 224x224 input and ``embed_dims = [C0, C1, C2, C3]``; the same stages, strides and
-candidate outputs as :class:`MetaSpikeFormer`, so a config swaps one for the other by ``type`` and ``arch``:
+Layout (Spike-Driven-Transformer-V3 ``SDT_V3/Classification/Model_Base/models.py``,
+``Spiking_vit_MetaFormer_Spike_SepConv``), for a 224x224 input and ``embed_dims = [C0, C1, C2, C3]``; the same
+stages, strides and candidate outputs as :class:`MetaSpikeFormer`, so a config swaps one for the other by ``type``
+and ``arch``:
 
 =====  ============================================  ========  ======  ==========
 stage  layers                                        channels  stride  output
@@ -13,8 +15,9 @@ stage  layers                                        channels  stride  output
 4      spike 3x3/s1 conv + BN, 2 transformer blocks   C3        16      14x14
 =====  ============================================  ========  ======  ==========
 
-Neurons are SFA integer neurons (``round(clamp(x, 0, D)) / D``). The reference has no time axis; here tensors are
-time-major ``[T, B, C, H, W]`` with ``T = 1`` by default (SFA is stateless, so T acts as a batch axis).
+Neurons are SFA integer neurons (``round(clamp(x, 0, D)) / D``, ties to even as the reference's ``torch.round``).
+The reference has no time axis; here tensors are time-major ``[T, B, C, H, W]`` with ``T = 1`` by default (SFA is
+stateless, so T acts as a batch axis).
 """
 import copy
 from typing import Optional, Sequence, Union
@@ -165,10 +168,11 @@ class ESpikeFormer(SpikeDrivenMixin, BaseSpikingBackbone):
             (conv or attention product); also settable on a built model (``backbone.spike_driven = True``).
         in_channels, keep_time, frozen_stages, norm_eval, with_cp, init_cfg: see :class:`BaseSpikingBackbone`.
 
-    Differences from the reference (ARCH_SPEC §7): SFA rounds half up (the reference's ``torch.round`` rounds half
-    to even; the two differ only on exact ``.5`` inputs); drop path is applied; the dense-task backbones use this
-    class as it is, whereas the reference's mmseg variant adds layer scales initialised to 1e-6 that its ImageNet
-    checkpoint lacks (§7.2 #22), which nearly switches the pre-trained blocks off.
+    Differences from the reference: drop path is applied (the reference builds ``DropPath`` and never calls it);
+    the dense-task backbones use this class as it is, whereas the reference's mmseg backbone
+    (``SDT_V3/Segmentation/mmseg/models/backbones``) adds layer scales initialised to 1e-6 that its ImageNet
+    checkpoint lacks, which nearly switches the pre-trained blocks off. The SFA neuron rounds as the reference
+    does (half to even, gradient window ``0 <= x <= D``).
 
     Shapes: ``[B, in_channels, H, W]`` (H, W multiples of 16) -> tuple of ``[B, C_i, H / s_i, W / s_i]``, or
     ``[T, B, C_i, H / s_i, W / s_i]`` with ``keep_time=True``. Outputs are pre-spike membrane maps.

@@ -1,6 +1,7 @@
 """E-SpikeFormer Large (Spike-Driven Transformer V3, Model_Large: 83M / 171M) as an OpenMMLab backbone.
 
-Layout (ARCH_SPEC §3.2), for a 224x224 input and ``embed_dims = [C0, C1, C2]``:
+Layout (Spike-Driven-Transformer-V3 ``SDT_V3/Classification/Model_Large/spikformer.py``, ``Spikformer``), for a
+224x224 input and ``embed_dims = [C0, C1, C2]``:
 
 =====  ============================================  ========  ======  ==========
 stage  layers                                        channels  stride  output
@@ -27,8 +28,11 @@ from spikeformer_mm.ops import SFANeuron, build_neuron
 from spikeformer_mm.registry import MODELS
 from ..layers import ChannelConv, SpikeConvBN, SpikeMatMul, SpikeMLP, TimeDropPath, fold_time
 from .base_spiking_backbone import BaseSpikingBackbone, SpikingStage
-from .e_spikeformer import SFA, split_heads
+from .e_spikeformer import split_heads
 from .spike_driven import SpikeDrivenMixin, planes_matmul, spike_planes
+
+# Model_Large's neuron (spikformer.py, Multispike): round half up, gradient only strictly inside (0, D)
+SFA_LARGE = dict(type='SFANeuron', D=4, tie='up', window='strict')
 
 
 class LargeConvBlock(nn.Module):
@@ -175,7 +179,8 @@ class ESpikeFormerLarge(SpikeDrivenMixin, BaseSpikingBackbone):
             ``depths`` (4 entries, default (1, 1, 2, 12)), ``num_heads`` (8), ``mlp_ratio`` (4), ``rep_conv``
             (False).
         T: time steps (the image is repeated T times); the reference runs T = 1.
-        neuron_cfg: the neuron; default ``dict(type='SFANeuron', D=4)`` (the "1x4" models; "1x8" is D=8).
+        neuron_cfg: the neuron; default ``dict(type='SFANeuron', D=4, tie='up', window='strict')`` (the "1x4"
+            models; "1x8" is D=8).
         out_indices: stage outputs to return, from (0) s2 after the first conv block, (1-3) stages 1-3 at strides
             4, 8, 16. Default ``-1`` (stage 3).
         layer_scale_init_value: initial layer-scale value (1e-6, as the reference's fine-tuning model).
@@ -185,9 +190,10 @@ class ESpikeFormerLarge(SpikeDrivenMixin, BaseSpikingBackbone):
             conv, so that every synaptic layer sees spikes; this needs eval mode.
         in_channels, keep_time, frozen_stages, norm_eval, with_cp, init_cfg: see :class:`BaseSpikingBackbone`.
 
-    Differences from the reference (ARCH_SPEC §7.2 #8, #15): the 83M block's forward takes B, C, N from its input
-    (the reference raises ``NameError`` and uses a global T = 4); SFA rounds half up with the gradient window
-    [0, D] (the reference's Large neuron uses (0, D)); drop path also covers the RepConv branch.
+    The default neuron is the reference's own (``spikformer.py``, ``Multispike``): round half up, gradient
+    window ``0 < x < D`` (``SFA_LARGE``). Differences from the reference: the 83M block's forward takes B, C, N
+    from its input (the reference's ``Block.forward`` for the "base" choice uses undefined names and a global
+    T = 4); drop path is applied and also covers the RepConv branch.
 
     Shapes: ``[B, in_channels, H, W]`` (H, W multiples of 16) -> tuple of ``[B, C_i, H / s_i, W / s_i]``, or
     ``[T, B, C_i, H / s_i, W / s_i]`` with ``keep_time=True``.
@@ -208,7 +214,7 @@ class ESpikeFormerLarge(SpikeDrivenMixin, BaseSpikingBackbone):
                          frozen_stages=frozen_stages, norm_eval=norm_eval, with_cp=with_cp, init_cfg=init_cfg)
         arch = self.parse_arch(arch, num_widths=3)
         self.embed_dims = arch['embed_dims']
-        neuron_cfg = copy.deepcopy(SFA if neuron_cfg is None else neuron_cfg)
+        neuron_cfg = copy.deepcopy(SFA_LARGE if neuron_cfg is None else neuron_cfg)
         C0, C1, C2 = self.embed_dims
         depths = arch['depths']
         dpr = iter(drop_path_rate * i / max(sum(depths) - 1, 1) for i in range(sum(depths)))
@@ -238,7 +244,8 @@ class ESpikeFormerLarge(SpikeDrivenMixin, BaseSpikingBackbone):
 
         The conv stages and the last downsampling layer are layer 0, transformer block ``i`` is layer ``i + 1``, and
         parameters outside the backbone (not starting with ``prefix``, e.g. the head) are the last layer. The
-        reference's decay script crashes before assigning layers (ARCH_SPEC §7.2 #13); this is the ViT convention.
+        reference's decay script (``Model_Large/util/lr_decay_spikformer.py``) reads a ``model.depths`` that does
+        not exist; this is the ViT convention.
         """
         num_layers = len(self.stages[-1].blocks) + 2
         if not param_name.startswith(prefix):

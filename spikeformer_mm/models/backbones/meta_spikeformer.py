@@ -1,6 +1,7 @@
 """Meta-SpikeFormer (Spike-Driven Transformer V2, ICLR 2024) as an OpenMMLab backbone.
 
-Layout (ARCH_SPEC §2.1), for a 224x224 input and ``embed_dims = [C0, C1, C2, C3]``:
+Layout (Spike-Driven-Transformer-V2 ``classification/models.py``, ``Spiking_vit_MetaFormer``), for a 224x224
+input and ``embed_dims = [C0, C1, C2, C3]``:
 
 =====  ============================================  ========  ======  ==========
 stage  layers                                        channels  stride  output
@@ -81,7 +82,10 @@ class BNAndPad(nn.Module):
 
     The pad value ``beta - running_mean * gamma / sqrt(running_var + eps)`` uses the running statistics (also
     in training) and detached affine parameters, so that a following unpadded 3x3 conv sees the same border as a
-    zero-padded conv placed before the BN. Shapes: ``[N, C, H, W]`` -> ``[N, C, H + 2, W + 2]``.
+    zero-padded conv placed before the BN. It is computed after the BN call, as the reference does
+    (Spike-Driven-Transformer-V2 ``classification/models.py``, ``BNAndPadLayer.forward``): in training it sees the
+    running statistics this very step has just updated. Evaluation does not depend on the order; every training
+    step does. Shapes: ``[N, C, H, W]`` -> ``[N, C, H + 2, W + 2]``.
     """
 
     def __init__(self, channels: int):
@@ -90,9 +94,11 @@ class BNAndPad(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         bn = self.bn
+        normed = bn(x)
         pad = (bn.bias - bn.running_mean * bn.weight / torch.sqrt(bn.running_var + bn.eps)).detach()
-        out = pad.view(1, -1, 1, 1).expand(x.shape[0], -1, x.shape[2] + 2, x.shape[3] + 2).contiguous()
-        out[:, :, 1:-1, 1:-1] = bn(x)
+        out = pad.view(1, -1, 1, 1).expand(x.shape[0], -1, x.shape[2] + 2, x.shape[3] + 2).to(normed.dtype)
+        out = out.contiguous()
+        out[:, :, 1:-1, 1:-1] = normed
         return out
 
 

@@ -8,6 +8,9 @@ from torch import nn
 from spikeformer_mm.ops import build_neuron
 from spikeformer_mm.registry import MODELS
 
+# Model_Large's pre-head neuron (spikformer.py, Multispike(norm=1)): integers 0..4, ties up, strict window
+LARGE_HEAD_NEURON = dict(type='SFANeuron', D=4, norm=1, tie='up', window='strict')
+
 
 @MODELS.register_module()
 class SpikingDistillClsHead(ClsHead):
@@ -22,7 +25,8 @@ class SpikingDistillClsHead(ClsHead):
         num_classes: number of classes.
         in_channels: feature width C.
         with_kd: build the spiking distillation head ``fc_kd``.
-        neuron_cfg: the neuron in front of ``fc_kd``; default ``dict(type='SFANeuron', D=4, norm=1)``.
+        neuron_cfg: the neuron in front of ``fc_kd``; default Model_Large's,
+            ``dict(type='SFANeuron', D=4, norm=1, tie='up', window='strict')``.
         init_cfg: default xavier-uniform Linear weights and zero bias, as the reference.
         **kwargs: ``loss``, ``topk``, ``cal_acc`` of mmpretrain's ``ClsHead``.
 
@@ -39,7 +43,7 @@ class SpikingDistillClsHead(ClsHead):
         self.num_classes = num_classes
         self.in_channels = in_channels
         self.fc = nn.Linear(in_channels, num_classes)
-        self.neuron = build_neuron(neuron_cfg or dict(type='SFANeuron', D=4, norm=1)) if with_kd else None
+        self.neuron = build_neuron(neuron_cfg or LARGE_HEAD_NEURON) if with_kd else None
         self.fc_kd = nn.Linear(in_channels, num_classes) if with_kd else None
 
     def pre_logits(self, feats: Tuple[torch.Tensor, ...]) -> torch.Tensor:

@@ -1,9 +1,11 @@
 // SFA neuron forward and backward on contiguous float32 CPU tensors: one vectorised, multi-threaded pass each.
 //
 // The same arithmetic as spikeformer_mm/ops/kernels.py (sfa_forward / sfa_backward), bit for bit:
-//   forward   clamped = min(max(x, 0), D) (NaN stays NaN), levels = floor(clamped + 0.5),
+//   forward   clamped = min(max(x, 0), D) (NaN stays NaN),
+//             levels = nearbyint(clamped) (tie_even: half to even, as torch.round) or floor(clamped + 0.5),
 //             out = levels * (1 / norm) if 1 / norm is exact, else levels / norm;
-//             code = uint8(levels * 2 + inside) or uint8(inside), inside = (clamped == x)
+//             code = uint8(levels * 2 + inside) or uint8(inside),
+//             inside = (clamped == x), or (0 < x < D) with strict_window
 //   backward  grad_in = (grad * float(code & 1)) * (1 / norm)   (or / norm)
 //   restore   out = float(code >> level_shift) * (1 / norm)     (or / norm; kernels.py restore_levels)
 // Built by spikeformer_mm/ops/cpp_kernels.py for the CPU's vector ISA (at::vec), with -ffp-contract=off.
@@ -61,7 +63,8 @@ inline Vec scale(const Vec& v, const Vec& norm, const Vec& inv_norm, bool exact_
 
 // x [N] float -> out [N] float and, if with_code, code [N] uint8
 std::vector<torch::Tensor> sfa_forward(const torch::Tensor& x, int64_t D, double norm, bool with_code,
-                                       bool code_has_levels, bool exact_reciprocal) {
+                                       bool code_has_levels, bool exact_reciprocal, bool tie_even,
+                                       bool strict_window) {
   check_input(x, "x", torch::kFloat);
   auto out = torch::empty_like(x);
   auto code = with_code ? torch::empty(x.sizes(), x.options().dtype(torch::kUInt8)) : torch::Tensor();
@@ -75,10 +78,11 @@ std::vector<torch::Tensor> sfa_forward(const torch::Tensor& x, int64_t D, double
     auto vector_at = [&](int64_t i, Vec* code_values) {
       const Vec v = Vec::loadu(in + i);
       const Vec clamped = at::vec::clamp_max(at::vec::clamp_min(v, zero), top);
-      const Vec levels = (clamped + half).floor();
+      // Vectorized::round rounds to nearest even (the SSE/AVX rounding mode), as torch.round and nearbyint
+      const Vec levels = tie_even ? clamped.round() : (clamped + half).floor();
       scale(levels, vn, vinv, exact_reciprocal).store(res + i);
       if (code_values) {
-        const Vec inside = (clamped == v) & one;
+        const Vec inside = (strict_window ? ((v > zero) & (v < top)) : (clamped == v)) & one;
         *code_values = code_has_levels ? levels * two + inside : inside;
       }
     };
@@ -101,10 +105,11 @@ std::vector<torch::Tensor> sfa_forward(const torch::Tensor& x, int64_t D, double
       const float v = in[i];
       float clamped = v < 0.f ? 0.f : v;  // comparisons with NaN are false: NaN passes through
       clamped = clamped > ceiling ? ceiling : clamped;
-      const float levels = std::floor(clamped + 0.5f);
+      const float levels = tie_even ? std::nearbyint(clamped) : std::floor(clamped + 0.5f);
       res[i] = scale(levels, n, inv, exact_reciprocal);
       if (codes) {
-        const float inside = clamped == v ? 1.f : 0.f;
+        const bool in_window = strict_window ? (v > 0.f && v < ceiling) : clamped == v;
+        const float inside = in_window ? 1.f : 0.f;
         codes[i] = static_cast<uint8_t>(code_has_levels ? levels * 2.f + inside : inside);
       }
     }
