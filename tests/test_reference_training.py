@@ -4,19 +4,27 @@ The fixtures (tests/data/reference, see its README) hold a reference model's wei
 and what the reference computed in train mode: logits, cross-entropy loss, every parameter's gradient and every
 BatchNorm's running statistics after the step. Here the weights go through this project's converter
 (``spikeformer_mm.converters``), the model runs the same step in float64, and everything is compared.
+
+Meta-SpikeFormer at T = 1 and T = 2 (one with firing attention and hundreds of membranes exactly at threshold),
+E-SpikeFormer Model_Base with ties at half-integers (rounded to even) and E-SpikeFormer Model_Large (rounded up,
+strict gradient window; its two heads averaged as the reference evaluates them).
 """
 import pytest
 import torch
 import torch.nn.functional as F
 
 import spikeformer_mm.converters.v2  # noqa: F401  (registers 'v2')
-import spikeformer_mm.converters.v3  # noqa: F401  (registers 'v3')
+import spikeformer_mm.converters.v3  # noqa: F401  (registers 'v3' and 'v3-large')
 from spikeformer_mm.converters import FAMILIES
 from spikeformer_mm.converters.biclab import TARGETS, build_target
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 
-TRAIN_FIXTURES = [('v2_train_T1_dev.pt', 'v2'), ('v2_train_T2_dev.pt', 'v2'), ('v3_train_dev.pt', 'v3')]
+TRAIN_FIXTURES = [('v2_train_T1_dev.pt', 'v2'), ('v2_train_T2_dev.pt', 'v2'), ('v2_train_T2_w8_s1_qkv1.5.pt', 'v2'),
+                  ('v3_train_dev.pt', 'v3'), ('v3base_train_w8h4_s3.pt', 'v3'),
+                  ('v3large_train_w16_d2_s4_qkv1.5.pt', 'v3-large')]
+# fixtures that also hold eval-mode logits with running statistics calibrated on their input
+CALIBRATED_FIXTURES = TRAIN_FIXTURES[2:3] + TRAIN_FIXTURES[4:]
 
 
 def build_converted(fixture: dict, family: str) -> torch.nn.Module:
@@ -25,6 +33,8 @@ def build_converted(fixture: dict, family: str) -> torch.nn.Module:
     cfg = TARGETS[family](converted)
     if 'T' in fixture['config']:
         cfg['backbone']['T'] = fixture['config']['T']
+    if 'num_heads' in fixture['config']:  # the converter assumes the released models' 8 heads
+        cfg['backbone']['arch']['num_heads'] = fixture['config']['num_heads']
     model = build_target(cfg)
     model.load_state_dict(converted, strict=True)
     return model
@@ -97,6 +107,17 @@ def test_eval_logits_at_tie_prone_widths(reference_dir):
     with torch.no_grad():
         logits = model(fixture['input'])
     torch.testing.assert_close(logits, fixture['logits'], rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize('name, family', CALIBRATED_FIXTURES, ids=[name for name, _ in CALIBRATED_FIXTURES])
+def test_eval_logits_with_calibrated_statistics(reference_dir, name, family):
+    """Eval mode in float32, with running statistics that keep every layer in its working range."""
+    fixture = torch.load(reference_dir / name, weights_only=True)
+    calibrated = dict(fixture, state_dict={**fixture['state_dict'], **fixture['running_calibrated']})
+    model = build_converted(calibrated, family)
+    with torch.no_grad():
+        logits = model(fixture['input'])
+    torch.testing.assert_close(logits, fixture['logits_eval_calibrated'], rtol=0, atol=1e-4)
 
 
 def test_rounding_half_up_does_not_reproduce_the_reference_at_ties(reference_dir):
