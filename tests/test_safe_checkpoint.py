@@ -1,7 +1,7 @@
 """No checkpoint runs code when loaded, and importing spikeformer_mm leaves mmengine's checkpoint I/O alone.
 
 A crafted checkpoint whose unpickling would create a marker file is refused by tools/test.py, tools/train.py
-(``--resume``, ``load_from``, ``init_cfg=dict(type='Pretrained')``), the converter and
+(``--resume``, ``load_from``, ``init_cfg=dict(type='Pretrained')``), the converter, the energy tool and
 ``mmengine.runner.load_checkpoint`` after ``import spikeformer_mm``; the marker never appears. Real checkpoints
 (written by tools/train.py, BICLab's format with its ``args`` namespace) load with no opt-in, and tools/test.py
 refuses a checkpoint that leaves the model's weights missing.
@@ -143,6 +143,13 @@ def test_converter_refuses_it(evil, tmp_path):
     assert proc.returncode != 0
     assert_refused(proc.stderr, evil)
     assert not (tmp_path / 'marker').exists() and not dst.exists()
+
+
+def test_energy_tool_refuses_it(evil, tmp_path):
+    with pytest.raises(UnsafeCheckpointError) as error:
+        load_tool('tools/analysis_tools/energy.py').main([str(DIGITS), str(evil), '--input-shape', '32', '32'])
+    assert_refused(str(error.value), evil)
+    assert not (tmp_path / 'marker').exists()
 
 
 def test_mmengine_load_checkpoint_after_import_refuses_it(evil, tmp_path):

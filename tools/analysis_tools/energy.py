@@ -6,9 +6,8 @@
         [--cfg-options k=v ...]
 
 Works for mmpretrain classifiers, mmdet detectors and mmseg segmentors. Without a checkpoint the weights are the
-random initialisation (a checkpoint loads with ``weights_only=True``; ``--unsafe-load`` for a trusted legacy
-file); without ``--dataset`` the inputs are random images of ``--input-shape`` (default 224 224) through the
-model's own data preprocessor. ``--out`` writes the JSON report plus a CSV and a PNG chart
+random initialisation; without ``--dataset`` the inputs are random images of ``--input-shape`` (default
+224 224) through the model's own data preprocessor. ``--out`` writes the JSON report plus a CSV and a PNG chart
 beside it. See spikeformer_mm/energy for the method and README.md (Energy estimation) for the assumptions.
 """
 import argparse
