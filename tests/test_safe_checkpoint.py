@@ -270,7 +270,7 @@ def weights_missing(trained: Path, tmp_path: Path, kept: str):
         state_dict = {key: value for key, value in weights.items() if key not in missing}
     path = tmp_path / f'{kept}.pth'
     torch.save(dict(state_dict=state_dict, meta=dict(epoch=2)), path)
-    return path, missing, len(weights)
+    return path, missing, len([key for key in weights if not key.endswith('num_batches_tracked')])
 
 
 @pytest.mark.parametrize('kept', ['none', 'some'])
@@ -294,6 +294,22 @@ def test_tools_test_evaluates_missing_weights_when_told_to(trained, tmp_path):
     (warning,) = [line for line in (proc.stdout + proc.stderr).splitlines() if 'missing keys in source' in line]
     assert sorted(warning.split(': ', 1)[1].split(', ')) == missing  # mmengine's warning, as before this change
     assert 0 <= metrics_of(tmp_path / 'work')['accuracy/top1'] <= 100
+
+
+def test_weights_of_another_shape_or_missing_are_named_on_the_inferencer_path(tmp_path):
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3), torch.nn.Linear(3, 2))
+    weights = model.state_dict()
+    weights['2.weight'] = torch.zeros(5, 3)  # a head for 5 classes
+    del weights['1.running_var'], weights['1.num_batches_tracked']  # num_batches_tracked alone would be fine
+    path = tmp_path / 'other.pth'
+    torch.save({'state_dict': weights}, path)
+    from mmengine.runner import load_checkpoint  # what init_model / the inferencers call
+    with safe_checkpoint_loading(require_complete_weights=True), pytest.raises(MissingWeightsError) as error:
+        load_checkpoint(torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3), torch.nn.Linear(3, 2)),
+                        str(path))
+    assert str(error.value).startswith(
+        f"{path} does not hold the model's weights (1 of the model's 8 weights are missing: 1.running_var; 1 have "
+        'another shape: 2.weight: checkpoint (5, 3) vs model (2, 3)). ')
 
 
 # --- BICLab's format ----------------------------------------------------------------------------------------------

@@ -47,15 +47,16 @@ def complete_weights_required(source: Callable[[], Optional[str]] = lambda: None
                       for key, value in state_dict.items()
                       if key in expected and hasattr(value, 'shape') and value.shape != expected[key].shape]
         if missing or mismatched:
+            counted = [key for key in expected if not key.endswith('num_batches_tracked')]
             problems = []
             if missing:
-                problems.append(f'{len(missing)} of the model\'s {len(expected)} weights are missing: '
+                problems.append(f'{len(missing)} of the model\'s {len(counted)} weights are missing: '
                                 f'{_listed(missing)}')
             if mismatched:
                 problems.append(f'{len(mismatched)} have another shape: {_listed(mismatched)}')
             raise MissingWeightsError(
                 f'{source() or "the checkpoint"} does not hold the model\'s weights ({"; ".join(problems)}). Is it '
-                'a checkpoint of this config\'s model? Pass --allow-missing-weights to evaluate anyway (the '
+                'a checkpoint of this config\'s model? tools/test.py --allow-missing-weights evaluates anyway (the '
                 'missing weights keep their random initialisation).')
 
     mmengine_checkpoint.load_state_dict = load_state_dict_completely
