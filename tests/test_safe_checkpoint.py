@@ -46,7 +46,8 @@ class CreateMarker:
 
 
 def crafted_checkpoint(path: Path, marker: Path, call: str = 'system') -> Path:
-    """A checkpoint shaped like a real one whose ``meta`` (and weights dict) run ``call`` when unpickled."""
+    """A checkpoint shaped like a real one (weights for mmengine and for the converter) whose ``meta`` runs
+    ``call`` when unpickled."""
     payload = CreateMarker(call, marker)
     torch.save({'meta': {'epoch': 1, 'hook': payload}, 'state_dict': {'backbone.x': torch.zeros(1)},
                 'model': {'x': torch.zeros(1)}}, path)
@@ -116,6 +117,13 @@ def test_tools_test_refuses_it_and_exits_non_zero(evil, tmp_path):
     assert proc.returncode != 0
     assert_refused(proc.stderr, evil)
     assert not (tmp_path / 'marker').exists()
+
+
+def test_tools_unsafe_load_flag_opts_in_with_a_warning_naming_the_file(evil, tmp_path):
+    with pytest.warns(UnsafeLoadWarning, match=str(evil)), pytest.raises(MissingWeightsError):
+        load_tool('tools/test.py').main([str(DIGITS), str(evil), '--unsafe-load', '--work-dir',
+                                         str(tmp_path / 'work'), '--cfg-options', *TINY_RUN])
+    assert (tmp_path / 'marker').exists()  # the user asked for it; the file's weights then fit no model
 
 
 def test_tools_train_resume_refuses_it_and_exits_non_zero(evil, tmp_path):

@@ -5,3 +5,7 @@
 * :mod:`.atomic_saving`: a context in which mmengine writes checkpoints atomically.
 """
 from . import hooks  # noqa: F401  (EnergyHook)
+from .atomic_saving import atomic_checkpoint_saving
+from .checkpoint_loading import load_checkpoint_file, safe_checkpoint_loading
+
+__all__ = ['atomic_checkpoint_saving', 'load_checkpoint_file', 'safe_checkpoint_loading']
