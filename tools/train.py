@@ -1,17 +1,21 @@
 """Train a classifier, detector or segmentor from a config (mmpretrain, mmdet or mmseg).
 
-    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp] [--cfg-options k=v ...]
+    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp] [--unsafe-load] [--cfg-options k=v ...]
                                  [--launcher {none,pytorch,slurm,mpi}]
 
 Before anything is built, every data root, annotation file and image folder the run needs is checked (a missing
 one is named). ``--launcher pytorch`` (tools/dist_train.sh, torchrun) also works without a GPU, over gloo.
+Checkpoints (``--resume``, ``load_from``, ``init_cfg=dict(type='Pretrained')``) load with ``weights_only=True``
+(``--unsafe-load`` for a trusted legacy file that needs full unpickling); checkpoints are written atomically.
 """
 import argparse
 
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-import spikeformer_mm  # noqa: F401  (checkpoint fixes; registries resolve lazily)
+import spikeformer_mm  # noqa: F401  (registries resolve lazily)
+from spikeformer_mm.engine.atomic_saving import atomic_checkpoint_saving
+from spikeformer_mm.engine.checkpoint_loading import safe_checkpoint_loading
 from spikeformer_mm.engine.cpu_distributed import (exit_cpu_distributed_process, prepare_cpu_distributed,
                                                     release_cpu_distributed)
 from spikeformer_mm.engine.data_paths import check_data_paths
@@ -44,14 +48,17 @@ def build_config(args) -> Config:
 
 
 def main(argv=None) -> Runner:
-    cfg = build_config(parse_args(argv))
+    args = parse_args(argv)
+    cfg = build_config(args)
     check_data_paths(cfg, ('train', 'val'))
     prepare_cpu_distributed(cfg)
-    runner = Runner.from_cfg(cfg)
-    try:
-        runner.train()
-    finally:
-        release_cpu_distributed()
+    # the model's init_cfg, load_from and resume all load inside runner.train()
+    with safe_checkpoint_loading(unsafe=args.unsafe_load or None), atomic_checkpoint_saving():
+        runner = Runner.from_cfg(cfg)
+        try:
+            runner.train()
+        finally:
+            release_cpu_distributed()
     return runner
 
 

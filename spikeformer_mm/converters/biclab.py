@@ -1,8 +1,9 @@
 """Convert a released BICLab checkpoint into an mmpretrain / mmdet / mmseg checkpoint of this project.
 
 ``convert_checkpoint(src, dst, family)`` loads ``src`` (a dict with a ``model`` entry holding the reference
-``state_dict``; ``weights_only=False`` because the released files pickle an ``argparse.Namespace``), renames it with
-``FAMILIES[family]``, checks it strictly against the target model and writes, atomically:
+``state_dict``; ``weights_only=True``, with the ``argparse.Namespace`` the released files pickle allowed, see
+``spikeformer_mm.engine.checkpoint_loading``), renames it with ``FAMILIES[family]``, checks it strictly against the
+target model and writes, atomically:
 
 * by default an mmpretrain checkpoint ``{'state_dict': {'backbone.*', 'neck.*', 'head.*'}, 'meta': {...}}`` that
   ``mmengine.runner.load_checkpoint(classifier, dst, strict=True)`` loads;
@@ -21,16 +22,19 @@ import torch
 from mmengine.config import Config
 from torch import nn
 
-from spikeformer_mm.engine.checkpoint import atomic_write_bytes
+from spikeformer_mm.engine.atomic_saving import atomic_write_bytes
+from spikeformer_mm.engine.checkpoint_loading import load_checkpoint_file
 from . import FAMILIES
 
 # family -> function(converted state_dict) -> classifier model config (optional, for the strict check).
 TARGETS: Dict[str, Callable[[dict], dict]] = {}
 
 
-def load_reference_state_dict(src: Union[str, Path]) -> Dict[str, torch.Tensor]:
-    """The reference ``state_dict`` of a BICLab checkpoint file (its ``model`` entry, or the dict itself)."""
-    ckpt = torch.load(src, map_location='cpu', weights_only=False)
+def load_reference_state_dict(src: Union[str, Path], unsafe: Optional[bool] = None) -> Dict[str, torch.Tensor]:
+    """The reference ``state_dict`` of a BICLab checkpoint file (its ``model`` entry, or the dict itself).
+
+    ``unsafe`` as in ``load_checkpoint_file``: full unpickling only on request (``--unsafe-load``)."""
+    ckpt = load_checkpoint_file(src, map_location='cpu', unsafe=unsafe)
     if isinstance(ckpt, dict) and isinstance(ckpt.get('model'), dict):
         return ckpt['model']
     if isinstance(ckpt, dict) and ckpt and all(isinstance(v, torch.Tensor) for v in ckpt.values()):
@@ -68,11 +72,12 @@ def check_state_dict(state_dict: Dict[str, torch.Tensor], model: nn.Module) -> N
 
 
 def convert_checkpoint(src: Union[str, Path], dst: Union[str, Path], family: str,
-                       backbone_only: bool = False, config: Optional[Union[str, Path, dict]] = None) -> dict:
+                       backbone_only: bool = False, config: Optional[Union[str, Path, dict]] = None,
+                       unsafe: Optional[bool] = None) -> dict:
     """Convert ``src`` to ``dst`` (see the module docstring); returns the written checkpoint dict."""
     if family not in FAMILIES:
         raise KeyError(f'unknown converter family {family!r}; registered: {", ".join(sorted(FAMILIES))}')
-    state_dict = FAMILIES[family](load_reference_state_dict(src))
+    state_dict = FAMILIES[family](load_reference_state_dict(src, unsafe))
     if config is None and family in TARGETS:
         config = TARGETS[family](state_dict)
     model = build_target(config) if config is not None else None

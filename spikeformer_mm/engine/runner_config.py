@@ -7,8 +7,12 @@ from mmengine.config import Config, DictAction
 
 
 def add_runner_args(parser: argparse.ArgumentParser, cfg_options_example: str) -> None:
-    """``--work-dir``, ``--cfg-options``, ``--launcher`` and ``--local_rank``, as in mmdet/mmseg/mmpretrain."""
+    """``--work-dir``, ``--cfg-options``, ``--launcher`` and ``--local_rank``, as in mmdet/mmseg/mmpretrain, and
+    ``--unsafe-load``."""
     parser.add_argument('--work-dir', help='the dir to save logs, checkpoints and metrics')
+    parser.add_argument('--unsafe-load', action='store_true',
+                        help='load checkpoints with full unpickling (weights_only=False): only for trusted files '
+                             'that the default weights_only=True loading refuses; any code the file names runs')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help=f'override settings in the config, e.g. {cfg_options_example}')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',

@@ -2,7 +2,8 @@
 
     python tools/analysis_tools/energy.py CONFIG [CHECKPOINT] --num-images N [--input-shape H W]
         [--dataset] [--batch-size B] [--out REPORT.json] [--preset NAME] [--e-mac PJ] [--e-ac PJ]
-        [--memory] [--memory-preset NAME] [--no-fold-affine] [--time-steps T] [--top K] [--cfg-options k=v ...]
+        [--memory] [--memory-preset NAME] [--no-fold-affine] [--time-steps T] [--top K] [--unsafe-load]
+        [--cfg-options k=v ...]
 
 Works for mmpretrain classifiers, mmdet detectors and mmseg segmentors. Without a checkpoint the weights are the
 random initialisation; without ``--dataset`` the inputs are random images of ``--input-shape`` (default
@@ -18,11 +19,12 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 from mmengine.utils import ProgressBar
 
-import spikeformer_mm  # noqa: F401  (registries; checkpoint loading fixes)
+import spikeformer_mm  # noqa: F401  (registries)
 from spikeformer_mm.energy import (COMPUTE_PRESETS, MEMORY_PRESETS, EnergyCounter, build_report, format_table,
                                    save_csv, save_json, save_plot)
 from spikeformer_mm.energy.model_inputs import build_model, random_batch
 from spikeformer_mm.energy.presets import DEFAULT_COMPUTE, DEFAULT_MEMORY
+from spikeformer_mm.engine.checkpoint_loading import safe_checkpoint_loading
 
 
 def parse_args(argv=None):
@@ -46,6 +48,9 @@ def parse_args(argv=None):
     parser.add_argument('--time-steps', type=int, help='real time steps T (default: inferred)')
     parser.add_argument('--top', type=int, default=20, help='layers shown in the table (0: all)')
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--unsafe-load', action='store_true',
+                        help='load CHECKPOINT with full unpickling (weights_only=False): only for a trusted file '
+                             'that the default loading refuses; any code the file names runs')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings')
     args = parser.parse_args(argv)
     if args.num_images < 1 or args.batch_size < 1:
@@ -77,7 +82,8 @@ def main(argv=None) -> dict:
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     torch.manual_seed(args.seed)
-    model = build_model(cfg, args.checkpoint)
+    with safe_checkpoint_loading(unsafe=args.unsafe_load or None):
+        model = build_model(cfg, args.checkpoint)
     scope = cfg.get('default_scope', 'mmengine')
     counter = EnergyCounter(model, time_steps=args.time_steps, fold_affine=not args.no_fold_affine,
                             memory=args.memory)
