@@ -1,4 +1,5 @@
 """spikeformer_mm: spike-driven Transformers as OpenMMLab modules (mmpretrain, mmdet, mmseg)."""
 from . import engine  # noqa: F401  (checkpoint loading/saving fixes for mmengine on torch >= 2.6)
+from .model_index import register_model_index  # noqa: F401  (mmpretrain.list_models / get_model)
 
 __version__ = '0.1.0'
