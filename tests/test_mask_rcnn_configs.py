@@ -30,7 +30,7 @@ def head_types(cfg) -> dict:
             'bbox_head': model.roi_head.bbox_head.type, 'mask_head': model.roi_head.mask_head.type}
 
 
-def test_the_issue_s_configs_are_all_there():
+def test_every_backbone_has_both_flavours_and_the_t4_fine_tunes():
     names = {path.name for path in CONFIGS}
     for model in ('meta-spikeformer-15m', 'meta-spikeformer-55m', 'e-spikeformer-10m', 'e-spikeformer-19m'):
         assert {f'mask-rcnn_{model}_fpn_1x_coco.py', f'mask-rcnn_{model}_spike-fpn_1x_coco.py'} <= names
@@ -60,7 +60,8 @@ def test_declared_strides_match_the_feature_maps(config):
     for extractor in (model.roi_head.bbox_roi_extractor, model.roi_head.mask_roi_extractor):
         assert extractor.featmap_strides == anchor_strides[:extractor.num_inputs]
         assert [layer.spatial_scale for layer in extractor.roi_layers] == [1 / s for s in extractor.featmap_strides]
-    # The reference's declaration fails this check on the two coarsest levels (ARCH_SPEC bug #18).
+    # The references' declaration (mmdet's usual strides, Spike-Driven-Transformer-V2
+    # detection/configs/sdt_mask_rcnn/mask-rcnn_sdt-t_fpn_1x_coco.py) fails this check on the two coarsest levels.
     reference = [4, 8, 16, 32, 64]
     assert [(math.ceil(H / s), math.ceil(W / s)) == size for s, size in zip(reference, sizes)] == \
         [True, True, True, False, False]

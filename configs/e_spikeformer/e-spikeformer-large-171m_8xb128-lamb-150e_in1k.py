@@ -1,11 +1,13 @@
 # E-SpikeFormer Large 171M (V3 Model_Large spikformer12_768, SFA D=4, T=1), ImageNet-1k fine-tuning: the
-# reference's recipe (ARCH_SPEC §3.2, Model_Large/Train_Large.md): 8 GPUs x 128 images, LAMB lr 2.4e-3
-# (= 6e-4 x 1024 / 256), layer-wise lr decay 0.75 over the 12 blocks, weight decay 0.05 off 1-D parameters,
-# 10 warm-up epochs, cosine to 1e-6, 150 epochs, drop path 0.1, mixup 0.8, cutmix 1.0, random erasing 0.25,
-# label smoothing 0.1, model EMA (decay 0.99996). The reference fine-tunes from its spike-masked-autoencoder
-# pre-training (not part of this project): pass a checkpoint with --cfg-options load_from=PATH.
+# reference's recipe (Spike-Driven-Transformer-V3 SDT_V3/Classification/Model_Large/Train_Large.md): the LAMB
+# schedule of ../_base_/schedules/ (8 GPUs x 128 images, lr 2.4e-3 = 6e-4 x 1024 / 256, 10 warm-up epochs, cosine
+# to 1e-6) for 150 epochs, with layer-wise lr decay 0.75 over the 12 blocks, drop path 0.1, mixup 0.8, cutmix 1.0,
+# random erasing 0.25, label smoothing 0.1, model EMA (decay 0.99996). The reference fine-tunes from its
+# spike-masked-autoencoder pre-training (not part of this project): pass a checkpoint with
+# --cfg-options load_from=PATH.
 _base_ = [
     'mmpretrain::_base_/datasets/imagenet_bs64_swin_224.py',
+    '../_base_/schedules/imagenet_bs1024_lamb-200e.py',
     'mmpretrain::_base_/default_runtime.py',
 ]
 
@@ -29,19 +31,7 @@ val_dataloader = dict(batch_size=128)
 test_dataloader = val_dataloader
 
 optim_wrapper = dict(
-    optimizer=dict(type='Lamb', lr=2.4e-3, weight_decay=0.05, trust_clip=True),
-    constructor='LearningRateDecayOptimWrapperConstructor',
-    paramwise_cfg=dict(layer_decay_rate=0.75, norm_decay_mult=0.0, bias_decay_mult=0.0, flat_decay_mult=0.0))
-warmup_epochs = 10
-max_epochs = 150
-param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, end=warmup_epochs, convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', eta_min=1e-6, by_epoch=True, begin=warmup_epochs, end=max_epochs,
-         convert_to_iter_based=True),
-]
+    constructor='LearningRateDecayOptimWrapperConstructor', paramwise_cfg=dict(layer_decay_rate=0.75))
 custom_hooks = [dict(type='EMAHook', momentum=4e-5, priority='ABOVE_NORMAL')]
-train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=1)
-val_cfg = dict()
-test_cfg = dict()
-auto_scale_lr = dict(base_batch_size=1024)
+train_cfg = dict(max_epochs=150)
 load_from = None  # the pre-trained checkpoint: --cfg-options load_from=PATH

@@ -1,8 +1,7 @@
-# E-SpikeFormer 10M (SFA, T=1): widths [48, 96, 192, 240], neck in [24, 48, 96, 240] -> 128.
-_base_ = './spike-fpn_e-spikeformer-19m_4xb4-160k_ade20k-512x512.py'
+# E-SpikeFormer 10M (SFA, T=1) with the spiking FPN neck and head: its fpn_ twin with the neck and head swapped.
+_base_ = ['./fpn_e-spikeformer-10m_4xb4-160k_ade20k-512x512.py', '../_base_/models/spike-fpn_spikeformer.py']
 model = dict(
-    backbone=dict(
-        arch='10M',
-        init_cfg=dict(type='Pretrained', checkpoint='checkpoints/e-spikeformer-10m_in1k_backbone.pth')),
-    neck=dict(in_channels=[24, 48, 96, 240]))
-train_cfg = dict(val_interval=2500)
+    neck=dict(_base_.spike_fpn_neck, in_channels=_base_.model.neck.in_channels,
+              out_channels=_base_.model.neck.out_channels),
+    decode_head=dict(_base_.spike_fpn_head, in_channels=_base_.model.decode_head.in_channels,
+                     channels=_base_.model.decode_head.channels))

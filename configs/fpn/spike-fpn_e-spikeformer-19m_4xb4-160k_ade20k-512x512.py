@@ -1,12 +1,8 @@
-# E-SpikeFormer 19M (SFA, T=1) + spiking FPN neck and head (spike-driven end to end), ADE20K 512x512, 160k iters.
-# No layer scale is added to the pre-trained blocks (the reference's 1e-6 layer scales switched them off).
-# ImageNet backbone weights: tools/model_converters/biclab_to_mm.py SRC DST --family v3 --backbone-only
-_base_ = [
-    '../_base_/models/spike-fpn_spikeformer.py', '../_base_/datasets/ade20k_checked.py',
-    'mmseg::_base_/default_runtime.py', '../_base_/schedules/spikeformer-seg_adamw-160k.py'
-]
+# E-SpikeFormer 19M (SFA, T=1) with the spiking FPN neck and head (spike-driven end to end), ADE20K 512x512, 160k
+# iterations: its fpn_ twin with the neck and head swapped.
+_base_ = ['./fpn_e-spikeformer-19m_4xb4-160k_ade20k-512x512.py', '../_base_/models/spike-fpn_spikeformer.py']
 model = dict(
-    backbone=dict(
-        type='spikeformer_mm.ESpikeFormer',
-        arch='19M',
-        init_cfg=dict(type='Pretrained', checkpoint='checkpoints/e-spikeformer-19m_in1k_backbone.pth')))
+    neck=dict(_base_.spike_fpn_neck, in_channels=_base_.model.neck.in_channels,
+              out_channels=_base_.model.neck.out_channels),
+    decode_head=dict(_base_.spike_fpn_head, in_channels=_base_.model.decode_head.in_channels,
+                     channels=_base_.model.decode_head.channels))

@@ -1,8 +1,7 @@
-# Meta-SpikeFormer 55M (T=1): widths [128, 256, 512, 640], neck in [64, 128, 256, 640] -> 256.
-_base_ = './spike-fpn_meta-spikeformer-15m_4xb4-160k_ade20k-512x512.py'
+# Meta-SpikeFormer 55M (T=1) with the spiking FPN neck and head: its fpn_ twin with the neck and head swapped.
+_base_ = ['./fpn_meta-spikeformer-55m_4xb4-160k_ade20k-512x512.py', '../_base_/models/spike-fpn_spikeformer.py']
 model = dict(
-    backbone=dict(
-        arch='55M',
-        init_cfg=dict(type='Pretrained', checkpoint='checkpoints/meta-spikeformer-55m_in1k_backbone.pth')),
-    neck=dict(in_channels=[64, 128, 256, 640], out_channels=256),
-    decode_head=dict(in_channels=[256, 256, 256, 256]))
+    neck=dict(_base_.spike_fpn_neck, in_channels=_base_.model.neck.in_channels,
+              out_channels=_base_.model.neck.out_channels),
+    decode_head=dict(_base_.spike_fpn_head, in_channels=_base_.model.decode_head.in_channels,
+                     channels=_base_.model.decode_head.channels))

@@ -1,6 +1,6 @@
 # Fully spiking Mask R-CNN on E-SpikeFormer 10M (the V3 reference's detector): integer spikes (SFA, 0..4) in
 # front of every conv and fc of the FPN, RPN, box and mask heads, so the whole detector is spike-driven.
-# Backbone, strides, data and schedule: those of the stock-heads config it inherits.
-_base_ = './mask-rcnn_e-spikeformer-10m_fpn_1x_coco.py'
+# Backbone, widths, strides, data and schedule: those of the stock-heads twin it inherits.
+_base_ = ['./mask-rcnn_e-spikeformer-10m_fpn_1x_coco.py', '../_base_/models/mask-rcnn_spikeformer_spike-fpn.py']
 
-model = _base_.spiking
+model = _base_.spike_fpn

@@ -5,8 +5,9 @@ _base_ = 'mmdet::_base_/datasets/coco_instance.py'
 data_root = '{{$COCO_ROOT:data/coco}}/'
 
 # The reference recipe's DETR-style multi-scale training (flip, then either a multi-scale resize or a
-# resize-crop-resize). The reference first shrank every image with Resize(853, 512), which blurs the
-# up-scaled training images (ARCH_SPEC bug #20); that step is left out.
+# resize-crop-resize). The reference first shrank every image with Resize(853, 512), which blurs the up-scaled
+# training images (train_pipeline of Spike-Driven-Transformer-V2 detection/configs/sdt_mask_rcnn/
+# mask-rcnn_sdt-t_fpn_1x_coco.py and of the V3 SDT_V3/Detection configs); that step is left out.
 multi_scales = [(480, 1333), (512, 1333), (544, 1333), (576, 1333), (608, 1333), (640, 1333), (672, 1333),
                 (704, 1333), (736, 1333), (768, 1333), (800, 1333)]
 train_pipeline = [

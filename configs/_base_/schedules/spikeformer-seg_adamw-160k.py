@@ -1,5 +1,7 @@
-# The reference segmentation recipe (ARCH_SPEC §4.4): AdamW lr 1e-3, betas (0.9, 0.999), weight decay 0.005,
-# decode head at 2x lr; linear warm-up over 1,500 iterations from 1e-6 x lr, then poly decay (power 1) to 160k.
+# The reference segmentation recipe (Spike-Driven-Transformer-V3
+# SDT_V3/Segmentation/configs/EFSDTv2/fpn_sdtv3_512x512_19M_ade20k.py): AdamW lr 1e-3, betas (0.9, 0.999), weight
+# decay 0.005, decode head at 2x lr; linear warm-up over 1,500 iterations from 1e-6 x lr, then poly decay
+# (power 1) to 160k.
 _base_ = 'mmseg::_base_/schedules/schedule_160k.py'
 
 optim_wrapper = dict(
