@@ -1,4 +1,5 @@
-"""Spike-neuron ops: exact numbers from ARCH_SPEC §1, gradients against a plain per-step PyTorch loop."""
+"""Spike-neuron ops: exact values of the reference neurons' definitions (spikingjelly LIF, V3 SFA), gradients
+against a plain per-step PyTorch loop."""
 import pytest
 import torch
 from torch import nn
@@ -132,7 +133,7 @@ class TestMultiStepLIF:
 
 
 class TestSFANeuron:
-    # ARCH_SPEC §1.2 inputs; round half up, inclusive gradient window [0, D]
+    # inputs around every tie and window edge; round half up, inclusive gradient window [0, D]
     x = [-0.5, 0.0, 0.49, 0.5, 1.5, 2.5, 3.5, 3.99, 4.0, 4.7]
 
     def test_levels_round_half_up(self):
