@@ -16,7 +16,7 @@ demo: $(READY)
 	$(PYTHON) tools/train.py $(DEMO_CONFIG) --work-dir work_dirs/demo_digits
 
 # One pytest process per test file (tools/run_tests.py), one OpenMP thread per process: several tests run
-# 2 processes (torchrun) or subprocesses, and oversubscribed OpenMP threads wait for each other (measured 5-20x
-# slower steps); override with OMP_NUM_THREADS=2 make test.
+# 2 processes (torchrun) or subprocesses, and oversubscribed OpenMP threads spin-wait for each other (steps many
+# times slower); override with OMP_NUM_THREADS=2 make test.
 test: $(READY)
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PYTHON) tools/run_tests.py

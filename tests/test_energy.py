@@ -186,7 +186,8 @@ def classifier(config: str):
     ('e_spikeformer/e-spikeformer-19m_8xb256-lamb-200e_in1k.py', 7.63, 0.059, 0.433),
 ])
 def test_mac_counts_match_the_reference_at_224(config, total, encoding, attention):
-    """ARCH_SPEC §2.2 / §3.1: MACs per image per step at 224x224, T=1 (convs, linears, attention matmuls)."""
+    """MACs per image per step at 224x224, T=1 (convs, linears, attention matmuls), as counted with forward hooks on
+    the reference models (V2 classification/models.py, V3 SDT_V3/Classification/Model_Base/models.py)."""
     torch.manual_seed(0)
     model = classifier(config)
     report = build_report(count(model, torch.randn(1, 3, 224, 224), fold_affine=False))

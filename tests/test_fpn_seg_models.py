@@ -107,8 +107,9 @@ def test_config_declares_the_backbone_strides_and_channels(path):
 @pytest.mark.parametrize('name, params', [('spike-fpn_e-spikeformer-19m', 18_626_504),
                                           ('fpn_meta-spikeformer-55m', 54_709_248)])
 def test_backbone_has_the_reference_parameters_without_layer_scales(name, params):
-    """ARCH_SPEC §4.1: the reference seg backbones have 18,633,272 (19M, 6,768 of them 1e-6 layer scales) and
-    54,709,248 (55M) parameters; ours are the classification backbones, without layer scales."""
+    """The reference seg backbones (Spike-Driven-Transformer-V3 SDT_V3/Segmentation/mmseg/models/backbones/:
+    sdtv3.py, Spiking_vit_MetaFormerv2; sdtv2.py, Spiking_vit_MetaFormer) have 18,633,272 (19M, 6,768 of them 1e-6
+    layer scales) and 54,709,248 (55M) parameters; ours are the classification backbones, without layer scales."""
     cfg = copy.deepcopy(load_config(CONFIGS / f'{name}_4xb4-160k_ade20k-512x512.py').model.backbone)
     cfg.init_cfg = None
     assert sum(p.numel() for p in MODELS.build(cfg).parameters()) == params

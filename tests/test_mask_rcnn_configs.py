@@ -60,8 +60,8 @@ def test_declared_strides_match_the_feature_maps(config):
     for extractor in (model.roi_head.bbox_roi_extractor, model.roi_head.mask_roi_extractor):
         assert extractor.featmap_strides == anchor_strides[:extractor.num_inputs]
         assert [layer.spatial_scale for layer in extractor.roi_layers] == [1 / s for s in extractor.featmap_strides]
-    # The references' declaration (mmdet's usual strides, Spike-Driven-Transformer-V2
-    # detection/configs/sdt_mask_rcnn/mask-rcnn_sdt-t_fpn_1x_coco.py) fails this check on the two coarsest levels.
+    # The reference's declaration fails this check on the two coarsest levels (Spike-Driven-Transformer-V3
+    # SDT_V3/Detection/configs/sdeformer_mask_rcnn/mask-rcnn_sdeformer_fpn_1x_coco.py: anchor strides 4..64).
     reference = [4, 8, 16, 32, 64]
     assert [(math.ceil(H / s), math.ceil(W / s)) == size for s, size in zip(reference, sizes)] == \
         [True, True, True, False, False]

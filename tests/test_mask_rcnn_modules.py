@@ -32,7 +32,7 @@ def test_spike_fpn_is_fpn_on_integer_spikes_in_train_and_eval():
     expected = [F.conv2d(integer_spikes(x), m.conv.weight, m.conv.bias, padding=1)
                 for x, m in zip(lat, fpn.fpn_convs)]
     expected.append(F.max_pool2d(expected[-1], 1, stride=2))  # the extra level: stride 2 over the last
-    for mode in (fpn.train, fpn.eval):  # the reference clamped to [0, 1] in eval only (bug #17)
+    for mode in (fpn.train, fpn.eval):  # the reference's SpikeFPN clamps to [0, 1] in eval only
         mode()
         outs = fpn(inputs)
         assert [tuple(o.shape) for o in outs] == [(2, 5, 12, 20), (2, 5, 6, 10), (2, 5, 3, 5)]

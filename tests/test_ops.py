@@ -1,4 +1,5 @@
-"""Spike-neuron ops: exact numbers from ARCH_SPEC §1, gradients against a plain per-step PyTorch loop."""
+"""Spike-neuron ops: exact values of the reference neurons' definitions (spikingjelly LIF, V3 SFA), gradients
+against a plain per-step PyTorch loop."""
 import pytest
 import torch
 from torch import nn

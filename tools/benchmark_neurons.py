@@ -12,7 +12,7 @@ unpack_saved_tensor`: the levels restored to float32) against a plain uint8 -> f
 Each op and its baseline are timed alternately (so both see the same machine load), ``--repeats`` times after
 ``--warmup`` runs (which also absorb ``torch.compile``): times are medians, ratios the median of the ratios of the
 two runs of each repeat (as in ``tools/benchmark.py``; this machine's speed drifts between runs a few ms apart).
-The issue's targets: LIF <= 3x ReLU, SFA <= 1.5x ReLU.
+The project's targets (docs/benchmarks.md): LIF <= 3x ReLU, SFA <= 1.5x ReLU.
 """
 import argparse
 import statistics

@@ -1,6 +1,7 @@
 """Converter family ``'v2'``: BICLab Spike-Driven-Transformer-V2 (Meta-SpikeFormer) checkpoints.
 
-Maps the reference ``state_dict`` names (ARCH_SPEC §2.7) to an mmpretrain ``ImageClassifier`` built from
+Maps the reference ``state_dict`` names (``classification/models.py``, ``Spiking_vit_MetaFormer``) to an
+mmpretrain ``ImageClassifier`` built from
 :class:`~spikeformer_mm.models.backbones.MetaSpikeFormer` + ``SpikingGlobalAvgPool`` + ``SpikingLinearClsHead``.
 The MLP's Conv1d weights ``[out, in, 1]`` become 1x1 Conv2d weights ``[out, in, 1, 1]``. A distillation head
 (``head_kd.*``, from ``--kd`` fine-tuning) is merged into ``head``: the reference evaluates the average of the two

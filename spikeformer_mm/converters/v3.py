@@ -1,9 +1,11 @@
 """Converter families ``'v3'`` and ``'v3-large'``: BICLab Spike-Driven-Transformer-V3 (E-SpikeFormer) checkpoints.
 
-* ``'v3'``: Model_Base (``Efficient_Spiking_Transformer_*``, ARCH_SPEC §3.1) -> an ``ImageClassifier`` built from
+* ``'v3'``: Model_Base (``SDT_V3/Classification/Model_Base/models.py``,
+  ``Efficient_Spiking_Transformer_*``) -> an ``ImageClassifier`` built from
   :class:`~spikeformer_mm.models.backbones.ESpikeFormer` + ``SpikingGlobalAvgPool`` + ``SpikingLinearClsHead``
   with ``SFANeuron(D=4, norm=1)`` (``head.*`` -> ``head.fc.*``).
-* ``'v3-large'``: Model_Large (``spikformer12_512`` / ``spikformer12_768``, §3.2) ->
+* ``'v3-large'``: Model_Large (``SDT_V3/Classification/Model_Large/spikformer.py``,
+  ``spikformer12_512`` / ``spikformer12_768``) ->
   :class:`~spikeformer_mm.models.backbones.ESpikeFormerLarge` + ``SpikingGlobalAvgPool`` +
   ``SpikingDistillClsHead`` (``head.*`` -> ``head.fc.*``, the real-valued head; ``head_kd.*`` -> ``head.fc_kd.*``,
   the spiking one; a checkpoint without ``head_kd`` maps to the head with ``with_kd=False``).

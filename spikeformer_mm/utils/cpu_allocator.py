@@ -3,16 +3,14 @@
 PyTorch allocates CPU tensors with ``malloc``. glibc serves every block above its mmap threshold (32 MB at most)
 with a fresh ``mmap``, which the kernel zero-fills page by page on first touch, and unmaps it again on ``free``.
 A T = 4 step at batch 8 and 224x224 allocates tens of ~100 MB activations, so it spends more time in page faults
-than in many of its convolutions. Measured with ``tools/benchmark.py`` (Meta-SpikeFormer 15M, T = 4, batch 8,
-2 threads): a training step took 18.5 s with glibc's defaults and 10.3 s with freed memory reused.
+than in many of its convolutions.
 
 :func:`reuse_freed_cpu_memory` makes glibc serve large blocks from its heap (``M_MMAP_MAX = 0``) and never return
 freed heap memory to the kernel (``M_TRIM_THRESHOLD = -1``), so freed blocks are reused: what PyTorch's caching
 allocator does on a GPU. A finite threshold is not enough: the largest ``mallopt`` takes, 2 GB, is less than what a
-T = 4 step can free at the top of the heap (its activations), which glibc then returned to the kernel, to be
-faulted in again by the next step (Meta-SpikeFormer 15M at T = 4: 27,000-490,000 page faults and 0.4-3.1 s of
-system time per step with the 2 GB threshold, none with -1). The price is that the process keeps its high-water
-mark plus some fragmentation. ``tools/train.py``, ``tools/test.py`` and the benchmarks call it;
+T = 4 step can free at the top of the heap (its activations), which glibc then returns to the kernel, to be
+faulted in again by the next step. The price is that the process keeps its high-water mark plus some
+fragmentation. ``tools/train.py``, ``tools/test.py`` and the benchmarks call it;
 ``SPIKEFORMER_MALLOC=default`` leaves glibc's defaults alone.
 """
 import ctypes

@@ -8,7 +8,7 @@
 Works for mmpretrain classifiers, mmdet detectors and mmseg segmentors. Without a checkpoint the weights are the
 random initialisation; without ``--dataset`` the inputs are random images of ``--input-shape`` (default
 224 224) through the model's own data preprocessor. ``--out`` writes the JSON report plus a CSV and a PNG chart
-beside it. See spikeformer_mm/energy for the method and README.md (Energy estimation) for the assumptions.
+beside it. The method, its constants and what is counted: docs/energy.md.
 """
 import argparse
 import os.path as osp

@@ -5,7 +5,8 @@
 Without CONFIG, the Meta-SpikeFormer ImageNet configs (T=1). Parameters count every trainable tensor of the
 classifier (1000-class head included). MACs are per image and time step: every Conv, Linear and attention matmul
 (``SpikeMatMul``) call, ``output elements x fan-in`` (``spikeformer_mm.energy.counter.synaptic_macs``), BatchNorm
-not counted, the same convention as ARCH_SPEC §2.2. The model runs on PyTorch's ``meta`` device (shapes only), so
+not counted, the convention of the Spike-Driven Transformer papers
+(arXiv:2404.03663, arXiv:2411.16061). The model runs on PyTorch's ``meta`` device (shapes only), so
 the table takes seconds whatever the model size.
 """
 import argparse

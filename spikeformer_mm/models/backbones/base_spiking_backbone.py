@@ -155,7 +155,9 @@ class BaseSpikingBackbone(BaseModule):
 
     def _build_metaformer_stages(self, embed_dims: Sequence[int], depths: Sequence[int], neuron_cfg: dict,
                                  drop_path_rate: float, conv_block: Callable, transformer_block: Callable) -> None:
-        """The 5-stage layout shared by Meta-SpikeFormer and E-SpikeFormer (ARCH_SPEC §2.1), as ``self.stages``.
+        """The 5-stage layout shared by Meta-SpikeFormer and E-SpikeFormer, as ``self.stages``.
+
+        The layout of Spike-Driven-Transformer-V2 ``classification/models.py``, ``Spiking_vit_MetaFormer``.
 
         Stage 0: 7x7/s2 encoding conv + BN (no spike) and ``depths[0]`` conv blocks at ``C0/2``; stages 1-2:
         spike 3x3/s2 conv + BN and conv blocks at ``C0``, ``C1``; stages 3-4: spike 3x3 conv (stride 2, then 1)

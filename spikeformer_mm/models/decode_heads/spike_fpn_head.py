@@ -1,4 +1,5 @@
-"""Spike-driven Semantic-FPN decode head (the V3 reference's ``QFPNHead``, ARCH_SPEC §4.2)."""
+"""Spike-driven Semantic-FPN decode head (Spike-Driven-Transformer-V3
+``SDT_V3/Segmentation/mmseg/models/decode_heads/fpn_head.py``, ``QFPNHead``)."""
 import math
 from typing import List, Sequence
 

@@ -16,8 +16,9 @@ LARGE_HEAD_NEURON = dict(type='SFANeuron', D=4, norm=1, tie='up', window='strict
 class SpikingDistillClsHead(ClsHead):
     """``logits = mean_T(fc(x))``, and with ``with_kd`` the average with ``mean_T(fc_kd(neuron(x)))``.
 
-    The reference Model_Large (ARCH_SPEC §3.2) applies ``head`` to the pooled features *before* the spike (a
-    real-valued classifier, §7.2 #9) and ``head_kd`` to ``Multispike(norm=1)`` of them (integers 0..D); it
+    The reference Model_Large (Spike-Driven-Transformer-V3 ``SDT_V3/Classification/Model_Large/spikformer.py``,
+    ``Spikformer``) applies ``head`` to the pooled features *before* the spike (a
+    real-valued classifier) and ``head_kd`` to ``Multispike(norm=1)`` of them (integers 0..D); it
     evaluates the average of the two, and its released checkpoints and parameter counts include both. Training
     here uses the same average (there is no teacher network in this project).
 

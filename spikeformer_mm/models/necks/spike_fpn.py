@@ -11,7 +11,8 @@ class SpikeFPN(SpikeInputsMixin, FPN):
 
     Same arguments as ``mmdet.models.necks.FPN`` plus ``neuron_cfg`` (an element-wise neuron; the default is the
     V3 reference's integer neuron, 0..4 un-normalised). The neuron behaves the same in train and eval (the
-    reference's SpikeFPN clamps to [0, 1] in eval only, ARCH_SPEC bug #17).
+    reference's ``SpikeFPN``, Spike-Driven-Transformer-V3 ``SDT_V3/Detection/mmdet/models/necks/spike_fpn.py``,
+    clamps to [0, 4] in training but to [0, 1] in eval).
 
     Extra levels come from mmdet's stride-2 1x1 max-pool (``add_extra_convs=False``), so with backbone features
     at strides (4, 8, 16, 16) and ``num_outs=5`` the outputs have strides (4, 8, 16, 16, 32): declare exactly

@@ -1,4 +1,5 @@
-"""Spike-driven FPN neck for Semantic-FPN segmentation (the V3 reference's ``QFPN``, ARCH_SPEC §4.2)."""
+"""Spike-driven FPN neck for Semantic-FPN segmentation (Spike-Driven-Transformer-V3
+``SDT_V3/Segmentation/mmseg/models/necks/fpn.py``, ``QFPN``)."""
 from typing import Optional, Sequence, Tuple, Union
 
 import torch

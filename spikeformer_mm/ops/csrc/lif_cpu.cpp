@@ -108,8 +108,9 @@ struct Transform {
   bool on;
 };
 
-// Vectors per backward_vectors call: 3 took the backward pass on [4, 8, 64, 56, 56] from 6.8 ms to 5.1 ms on an
-// AVX2 EPYC (2 threads, the two builds called alternately in one process; 2: 5.4 ms, 4: 5.1 ms), the same values.
+// Vectors per backward_vectors call: the backward is bound by the latency of its exp and division, not by memory,
+// so independent chains in one iteration let the CPU overlap them; three hide most of the latency, and more only
+// spend registers. The values do not depend on it.
 constexpr int kInterleaved = 3;
 
 // kVectors adjacent vectors of elements (count elements each; all full when kVectors > 1) through the T steps
