@@ -349,7 +349,8 @@ def test_neuron_benchmark_times_the_restore_of_a_saved_sfa_output(monkeypatch):
     """The restore row times unpacking a 1-byte SFA output, which gives back that output's float values."""
     unpack = neuron_timing.unpack_saved_tensor
     restored = []
-    monkeypatch.setattr(neuron_timing, 'unpack_saved_tensor', lambda packed: restored.append(unpack(packed)) or restored[-1])
+    monkeypatch.setattr(neuron_timing, 'unpack_saved_tensor',
+                        lambda packed: restored.append(unpack(packed)) or restored[-1])
     shape = (2, 3, 4, 5)
     times, cast_times = neuron_timing.restore_times(shape, warmup=1, repeats=2)
     assert len(times) == len(cast_times) == 2 and min(times + cast_times) > 0 and len(restored) == 3

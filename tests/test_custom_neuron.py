@@ -132,17 +132,19 @@ def test_a_stateless_multi_level_user_neuron_gets_a_level_histogram():
 
 def test_the_ann_twin_puts_each_neurons_ann_equivalent_in_its_place(backbone):
     model = copy.deepcopy(backbone)
-    names = set(neurons_of(model))
+    thresholds = {name: m.v_threshold for name, m in neurons_of(model).items()}
     params = sum(p.numel() for p in model.parameters())
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         snn_feats = model(x)
-    assert describe_neuron_backend(model, torch.device('cpu')) == f'SoftResetIFNeuron x{len(names)}: its own forward'
+    assert describe_neuron_backend(model, torch.device('cpu')) == \
+        f'SoftResetIFNeuron x{len(thresholds)}: its own forward'
 
     assert ann_twin(model) is model
     assert not neurons_of(model)
-    assert {name for name, m in model.named_modules() if isinstance(m, nn.Hardtanh)} == names
-    assert all(m.max_val == 1.0 for m in model.modules() if isinstance(m, nn.Hardtanh))
+    # each neuron's own equivalent: the attention's neurons fire at 0.5, the others at 1
+    assert {name: m.max_val for name, m in model.named_modules() if isinstance(m, nn.Hardtanh)} == thresholds
+    assert set(thresholds.values()) == {0.5, 1.0}
     assert sum(p.numel() for p in model.parameters()) == params
     with torch.no_grad():
         ann_feats = model(x)

@@ -20,11 +20,11 @@ def _cpu_or_fused_kernel(kernel: str, forward_kernel: kernels.MaybeCompiled, dev
 
 
 def _kernel(cls: type, neurons: list, device: torch.device) -> str:
-    if cls is MultiStepLIF:
+    if issubclass(cls, MultiStepLIF):
         if any(select_implementation(m.backend, device) == 'spikingjelly' for m in neurons):
             return f"spikingjelly {neuron_implementation('lif', device)['implementation']} kernel"
         return _cpu_or_fused_kernel('lif', kernels.lif_forward_kernel, device)
-    if cls is SFANeuron:
+    if issubclass(cls, SFANeuron):
         return _cpu_or_fused_kernel('sfa', kernels.sfa_forward_kernel, device)
     return 'its own forward'
 

@@ -3,6 +3,7 @@
 Each op and its baseline are timed alternately, so that both see the same machine load; times are medians and a
 ratio is the median of the ratios of the two calls of each repeat (:func:`summarize`).
 """
+import statistics
 from typing import Tuple
 
 import torch
