@@ -31,7 +31,7 @@ setup(
         'scikit-learn',  # the digits demo dataset
     ],
     extras_require={
-        'cupy': ['cupy-cuda12x'],
+        'triton': ['triton'],  # MultiStepLIF(backend='triton') on CUDA (spikingjelly's triton kernel)
         'tests': ['pytest'],
     },
 )

@@ -6,7 +6,6 @@ config needs no ``custom_imports``. Inside the package, unscoped names resolve h
 """
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
-from mmengine.registry import METRICS as MMENGINE_METRICS
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
 from mmengine.registry import Registry
@@ -19,5 +18,3 @@ TRANSFORMS = Registry('transform', parent=MMENGINE_TRANSFORMS, scope='spikeforme
                       locations=['spikeformer_mm.datasets'])
 HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope='spikeformer_mm',
                  locations=['spikeformer_mm.engine'])
-METRICS = Registry('metric', parent=MMENGINE_METRICS, scope='spikeformer_mm',
-                   locations=['spikeformer_mm.evaluation'])

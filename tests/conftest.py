@@ -1,4 +1,5 @@
 """Test fixtures: the reference outputs and real data samples under ``tests/data`` (see its README)."""
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -6,6 +7,16 @@ import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEST_DATA_DIR = Path(__file__).resolve().parent / 'data'
+
+
+def load_tool(name: str):
+    """``tools/{name}.py`` as a module (``name`` may be ``'analysis_tools/...'``); the tools are scripts, not a
+    package. Test files import it with ``from conftest import load_tool`` (pytest puts ``tests/`` on ``sys.path``)."""
+    path = REPO_ROOT / 'tools' / f'{name}.py'
+    spec = importlib.util.spec_from_file_location(f"spikeformer_tools_{name.replace('/', '_')}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope='session')

@@ -1,9 +1,8 @@
-"""The benchmark tools and what they rely on: the ANN twin, peak-memory measurement, synthetic batches.
+"""The benchmark tools and the package behind them: the ANN twin, peak-memory measurement, synthetic batches.
 
 No timing is asserted (speed is measured by the tools, not by tests). Tiny models, small images, one thread and
 eager neuron kernels (``SPIKEFORMER_COMPILE=0``) keep every subprocess to a few seconds.
 """
-import importlib.util
 import json
 import os
 import re
@@ -19,10 +18,10 @@ from mmengine.registry import MODELS as ROOT_MODELS
 from mmengine.registry import init_default_scope
 from torch import nn
 
-from spikeformer_mm.ops import MultiStepLIF, SFANeuron
-from spikeformer_mm.utils import SPIKING_NEURONS, ann_twin
-from spikeformer_mm.utils.measure import call_peak_memory_mb, interleaved_seconds
-from spikeformer_mm.utils.synthetic_batch import synthetic_batch, task_of
+from conftest import load_tool
+from spikeformer_mm.benchmark import (Measurement, ann_twin, call_peak_memory_mb, interleaved_seconds, neuron_timing,
+                                      snn_vs_ann, synthetic_batch, task_of)
+from spikeformer_mm.ops import MultiStepLIF, SFANeuron, SpikingNeuron
 
 REPO = Path(__file__).resolve().parents[1]
 META_15M = REPO / 'configs/meta_spikeformer/meta-spikeformer-15m_8xb128-lamb-200e_in1k.py'
@@ -30,15 +29,6 @@ E_10M = REPO / 'configs/e_spikeformer/e-spikeformer-10m_8xb256-lamb-200e_in1k.py
 SEG_META_15M = REPO / 'configs/fpn/spike-fpn_meta-spikeformer-15m_4xb4-160k_ade20k-512x512.py'
 MASK_RCNN_TINY = REPO / 'tests/configs/mask-rcnn_tiny_spike-fpn_coco-mini.py'
 TINY_ARCH = "arch=dict(_delete_=True, embed_dims=[16, 32, 64, 96])"
-
-
-def load_tool(name: str):
-    """``tools/{name}.py`` as a module (``name`` may be ``'analysis_tools/...'``)."""
-    spec = importlib.util.spec_from_file_location(f"spikeformer_tools_{name.replace('/', '_')}",
-                                                  REPO / 'tools' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def tiny_classifier_config(tmp_path: Path, base: Path) -> Path:
@@ -69,7 +59,7 @@ def build(config: Path):
 def test_ann_twin_swaps_every_neuron_for_a_relu_and_nothing_else(tmp_path, base):
     torch.manual_seed(0)
     cfg, model = build(tiny_classifier_config(tmp_path, base))
-    neurons = sum(isinstance(m, SPIKING_NEURONS) for m in model.modules())
+    neurons = sum(isinstance(m, SpikingNeuron) for m in model.modules())
     relus = sum(isinstance(m, nn.ReLU) for m in model.modules())
     params = sum(p.numel() for p in model.parameters())
     keys = list(model.state_dict())
@@ -79,7 +69,7 @@ def test_ann_twin_swaps_every_neuron_for_a_relu_and_nothing_else(tmp_path, base)
         snn_out = model(x, mode='tensor')
 
     assert ann_twin(model) is model
-    assert neurons > 20 and not any(isinstance(m, SPIKING_NEURONS) for m in model.modules())
+    assert neurons > 20 and not any(isinstance(m, SpikingNeuron) for m in model.modules())
     assert sum(isinstance(m, nn.ReLU) for m in model.modules()) == relus + neurons
     assert sum(p.numel() for p in model.parameters()) == params
     assert list(model.state_dict()) == keys
@@ -93,7 +83,7 @@ def test_ann_twin_swaps_every_neuron_for_a_relu_and_nothing_else(tmp_path, base)
 
 
 def test_ann_twin_reports_models_without_neurons():
-    with pytest.raises(ValueError, match=r'Sequential has no spiking neuron \(MultiStepLIF, SFANeuron\)'):
+    with pytest.raises(ValueError, match=r'Sequential has no spiking neuron \(a SpikingNeuron, e.g. MultiStepLIF'):
         ann_twin(nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()))
     with pytest.raises(ValueError, match='not a neuron itself'):
         ann_twin(MultiStepLIF())
@@ -133,22 +123,14 @@ def test_task_comes_from_the_default_scope():
         synthetic_batch('tracker', None, 1, 32, 32)
 
 
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    yield 1
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.parametrize('which', ['detector', 'segmentor'])
 def test_measure_trains_detectors_and_segmentors_on_synthetic_batches(tmp_path, which, one_thread):
     """The worker's measurement of one model, in this process, for the two dense tasks."""
     torch.manual_seed(0)
     config = MASK_RCNN_TINY if which == 'detector' else tiny_segmentor_config(tmp_path)
-    benchmark = load_tool('benchmark')
     spec = dict(config=str(config), cfg_options={}, model='snn', T=1, batch=2, resolution=[32, 48],
-                threads=one_thread, warmup=1, repeats=1, device='cpu', fuse_conv_bn=False)
-    snn = benchmark.Measurement(spec)
+                threads=1, warmup=1, repeats=1, device='cpu', fuse_conv_bn=False)
+    snn = Measurement(spec)
     assert snn.figures['task'] == which and snn.figures['peak_mem_mb'] > 0
     assert 'SFANeuron' in snn.figures['neuron_backend']
     assert snn.seconds('train') > 0 and snn.seconds('infer') > 0
@@ -157,17 +139,16 @@ def test_measure_trains_detectors_and_segmentors_on_synthetic_batches(tmp_path, 
     assert not snn.model.training and snn.seconds('train') > 0 and snn.model.training
     with pytest.raises(ValueError, match="phase must be one of \\('infer', 'train'\\), got 'test'"):
         snn.seconds('test')
-    twin = benchmark.Measurement(dict(spec, model='ann'))
+    twin = Measurement(dict(spec, model='ann'))
     assert twin.figures['params'] == snn.figures['params']
     assert twin.figures['neuron_backend'] == 'none (no spiking neuron)'
 
 
 def test_measure_counts_the_page_faults_of_the_timed_call(tmp_path, one_thread):
     """A call that touches 256 MB of fresh memory faults at least once per 2 MB (huge pages) in its usage."""
-    benchmark = load_tool('benchmark')
     spec = dict(config=str(tiny_classifier_config(tmp_path, META_15M)), cfg_options={}, model='snn', T=1, batch=2,
-                resolution=[32, 32], threads=one_thread, warmup=1, repeats=1, device='cpu', fuse_conv_bn=False)
-    measurement = benchmark.Measurement(spec)
+                resolution=[32, 32], threads=1, warmup=1, repeats=1, device='cpu', fuse_conv_bn=False)
+    measurement = Measurement(spec)
     measurement.seconds('train')
     measurement._train = lambda: torch.ones(64 * 2**20)  # 256 MB, more than the process ever held at once
     measurement.seconds('train')
@@ -177,10 +158,9 @@ def test_measure_counts_the_page_faults_of_the_timed_call(tmp_path, one_thread):
 def test_fuse_conv_bn_times_inference_on_a_folded_copy(tmp_path, one_thread):
     """``--fuse-conv-bn``: inference runs on a copy with every BatchNorm of the backbone folded into its conv, in
     eval mode; training keeps running on the model itself, BatchNorms and all."""
-    benchmark = load_tool('benchmark')
     spec = dict(config=str(tiny_classifier_config(tmp_path, E_10M)), cfg_options={}, model='snn', T=2, batch=2,
-                resolution=[32, 32], threads=one_thread, warmup=1, repeats=1, device='cpu', fuse_conv_bn=True)
-    measurement = benchmark.Measurement(spec)
+                resolution=[32, 32], threads=1, warmup=1, repeats=1, device='cpu', fuse_conv_bn=True)
+    measurement = Measurement(spec)
 
     def batch_norms(module):
         return sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
@@ -191,7 +171,7 @@ def test_fuse_conv_bn_times_inference_on_a_folded_copy(tmp_path, one_thread):
     fused.register_forward_hook(lambda module, args, out: calls.append(module.training))
     assert measurement.seconds('train') > 0 and model.training and calls == []
     assert measurement.seconds('infer') > 0 and calls == [False] and not model.training
-    plain = benchmark.Measurement(dict(spec, fuse_conv_bn=False))
+    plain = Measurement(dict(spec, fuse_conv_bn=False))
     assert plain._infer_model is plain.model
 
 
@@ -199,7 +179,7 @@ def test_neuron_backend_report_follows_the_implementation_selection(monkeypatch)
     """On CUDA, LIF neurons run spikingjelly's kernel unless pinned to 'torch'; SFA runs the fused one there; on
     CPU both run the C++ kernels (unless they are off or failed to build)."""
     from spikeformer_mm.ops import cpp_kernels
-    from spikeformer_mm.utils import neuron_backend
+    from spikeformer_mm.benchmark import neuron_backend
     monkeypatch.setattr(neuron_backend, 'neuron_implementation', lambda kind, device: dict(implementation='triton'))
     model = nn.Sequential(MultiStepLIF(), nn.Conv2d(2, 2, 1), MultiStepLIF(), SFANeuron())
     fused = 'fused PyTorch kernel, (eager|torch.compile)'
@@ -282,8 +262,8 @@ def test_workers_take_turns_and_ratios_pair_calls_of_the_same_turn(tmp_path, mon
     cost = {('snn', 1): 1.1, ('ann', 1): 1.0, ('snn', 4): 4.4, ('ann', 4): 4.0}
 
     class FakeWorker:
-        def __init__(self, args, model, T):
-            self.model, self.T, self.spec = model, T, dict(model=model, T=T)
+        def __init__(self, spec):
+            self.model, self.T, self.spec = spec['model'], spec['T'], spec
 
         def request(self, message):
             log.append((self.model, self.T, message if isinstance(message, str) else 'setup'))
@@ -297,10 +277,10 @@ def test_workers_take_turns_and_ratios_pair_calls_of_the_same_turn(tmp_path, mon
         def close(self):
             log.append((self.model, self.T, 'close'))
 
-    monkeypatch.setattr(benchmark, 'Worker', FakeWorker)
+    monkeypatch.setattr(snn_vs_ann, 'Worker', FakeWorker)
     args = benchmark.parse_args([str(tiny_classifier_config(tmp_path, META_15M)), '--T', '1', '4', '--rounds', '2',
                                  '--warmup', '1', '--repeats', '2', '--device', 'cpu'])
-    report = benchmark.benchmark(args)
+    report = snn_vs_ann.run_benchmark(args)
     first_round = log[:len(log) // 2]
     workers = [('snn', 1), ('ann', 1), ('snn', 4), ('ann', 4)]
     assert first_round == (
@@ -319,7 +299,7 @@ def test_workers_take_turns_and_ratios_pair_calls_of_the_same_turn(tmp_path, mon
     assert (t4['snn']['train_page_faults'], t4['snn']['train_system_s']) == (40, pytest.approx(0.04))
     assert report['time_scaling'][0]['ann']['train_step'] == pytest.approx(4.0, rel=0.1)
     assert len(t1['snn']['rounds']) == 2 and len(t1['snn']['rounds'][1]['seconds']['train']) == 2
-    assert report['rounds'] == 2 and 'the workers taking turns' in benchmark.format_report(report)
+    assert report['rounds'] == 2 and 'the workers taking turns' in snn_vs_ann.format_report(report)
 
 
 def test_a_failing_worker_is_reported_with_its_error(tmp_path):
@@ -328,7 +308,7 @@ def test_a_failing_worker_is_reported_with_its_error(tmp_path):
                                  '--cfg-options', 'model.backbone.arch=99M'])
     args.device = 'cpu'
     with pytest.raises(RuntimeError, match=r"(?s)measuring snn at T=1 failed \(exit 1\).*99M"):
-        benchmark.measure_round(args, 0)
+        snn_vs_ann.measure_round(args, 0)
 
 
 def test_benchmark_tool_rejects_bad_settings(tmp_path, capsys):
@@ -347,7 +327,7 @@ def test_benchmark_tool_rejects_bad_settings(tmp_path, capsys):
 def test_neuron_benchmark_reference_loop_is_the_lif():
     """The neuron benchmark's reference row computes MultiStepLIF's spikes and gradients."""
     torch.manual_seed(0)
-    per_step_lif = load_tool('benchmark_neurons').per_step_lif
+    per_step_lif = neuron_timing.per_step_lif
     x = (torch.rand(4, 3, 5, 7) * 2.5).requires_grad_()
     grad = torch.randn(4, 3, 5, 7)
     reference = per_step_lif(x)
@@ -360,20 +340,19 @@ def test_neuron_benchmark_reference_loop_is_the_lif():
 
 
 def test_neuron_benchmark_names_its_kernels_and_ratios():
-    tool = load_tool('benchmark_neurons')
-    text = tool.format_rows([('MultiStepLIF (T=4)', (4, 2), 0.003, 'ReLU', 0.002, 1.25, '<= 3x')], threads=2)
+    text = neuron_timing.format_rows([('MultiStepLIF (T=4)', (4, 2), 0.003, 'ReLU', 0.002, 1.25, '<= 3x')], threads=2)
     assert re.search(r'^kernels: MultiStepLIF x1: .+; SFANeuron x1: .+$', text, re.M)
     assert '| MultiStepLIF (T=4) | [4, 2] | 3.00 | ReLU | 2.00 | 1.25x | <= 3x |' in text
 
 
 def test_neuron_benchmark_times_the_restore_of_a_saved_sfa_output(monkeypatch):
     """The restore row times unpacking a 1-byte SFA output, which gives back that output's float values."""
-    tool = load_tool('benchmark_neurons')
-    unpack = tool.unpack_saved_tensor
+    unpack = neuron_timing.unpack_saved_tensor
     restored = []
-    monkeypatch.setattr(tool, 'unpack_saved_tensor', lambda packed: restored.append(unpack(packed)) or restored[-1])
+    monkeypatch.setattr(neuron_timing, 'unpack_saved_tensor',
+                        lambda packed: restored.append(unpack(packed)) or restored[-1])
     shape = (2, 3, 4, 5)
-    times, cast_times = tool.restore_times(shape, warmup=1, repeats=2)
+    times, cast_times = neuron_timing.restore_times(shape, warmup=1, repeats=2)
     assert len(times) == len(cast_times) == 2 and min(times + cast_times) > 0 and len(restored) == 3
     x = torch.rand(shape, generator=torch.Generator().manual_seed(0)) * 5  # the tool's input
     with torch.no_grad():
@@ -384,24 +363,22 @@ def test_neuron_benchmark_times_the_restore_of_a_saved_sfa_output(monkeypatch):
 
 def test_neuron_benchmark_ratio_is_the_median_of_paired_ratios():
     """A drift that slows both calls of a repeat alike leaves the ratio alone; the times are plain medians."""
-    tool = load_tool('benchmark_neurons')
-    seconds, baseline, baseline_seconds, ratio = tool.summarize([2, 4, 8], [1, 2, 4], 'ReLU')
+    seconds, baseline, baseline_seconds, ratio = neuron_timing.summarize([2, 4, 8], [1, 2, 4], 'ReLU')
     assert (seconds, baseline, baseline_seconds, ratio) == (4, 'ReLU', 2, 2.0)
-    assert tool.summarize([1, 10, 6], [1, 2, 8], 'ReLU')[3] == 1.0  # ratios 1, 5, 0.75: not 6 / 2
+    assert neuron_timing.summarize([1, 10, 6], [1, 2, 8], 'ReLU')[3] == 1.0  # ratios 1, 5, 0.75: not 6 / 2
 
 
 def test_neuron_benchmark_times_forward_alone_under_no_grad(monkeypatch):
     """The inference row runs the neuron and the ReLU without autograd: no backward pass, no graph."""
-    tool = load_tool('benchmark_neurons')
     grad_modes = []
 
     def op(x):
         grad_modes.append(torch.is_grad_enabled())
         return x * 2
 
-    neuron, relu = tool.forward_backward_times(op, (2, 3), warmup=1, repeats=2, backward=False)
+    neuron, relu = neuron_timing.forward_backward_times(op, (2, 3), warmup=1, repeats=2, backward=False)
     assert len(neuron) == len(relu) == 2 and grad_modes == [False] * 3
-    tool.forward_backward_times(op, (2, 3), warmup=1, repeats=2)
+    neuron_timing.forward_backward_times(op, (2, 3), warmup=1, repeats=2)
     assert grad_modes[3:] == [True] * 3
 
 

@@ -5,11 +5,11 @@ import sys
 
 import pytest
 
-from spikeformer_mm.utils.cpu_allocator import _mallopt
+from spikeformer_mm.benchmark.cpu_allocator import _mallopt
 
 STEADY_STATE_FAULTS = '''
 import resource, torch
-from spikeformer_mm.utils.cpu_allocator import reuse_freed_cpu_memory
+from spikeformer_mm.benchmark.cpu_allocator import reuse_freed_cpu_memory
 print(reuse_freed_cpu_memory())
 def step():  # 40-80 MB temporaries, as in a forward/backward pass
     a = torch.ones(10_000_000)
@@ -45,7 +45,7 @@ def test_freed_memory_is_reused_instead_of_faulted_in_again():
 
 TOP_OF_HEAP_FAULTS = '''
 import ctypes, resource
-from spikeformer_mm.utils.cpu_allocator import reuse_freed_cpu_memory
+from spikeformer_mm.benchmark.cpu_allocator import reuse_freed_cpu_memory
 print(reuse_freed_cpu_memory())
 libc = ctypes.CDLL(None)
 libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]

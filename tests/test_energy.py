@@ -10,8 +10,8 @@ from torch import nn
 
 from spikeformer_mm.energy import EnergyCounter, build_report, compute_costs, merge_states, save_csv, save_json
 from spikeformer_mm.models.backbones import ESpikeFormer
-from spikeformer_mm.models.layers import SpikeMatMul, fold_time
-from spikeformer_mm.ops import MultiStepLIF, SFANeuron
+from spikeformer_mm.models.layers import fold_time
+from spikeformer_mm.ops import MultiStepLIF, SFANeuron, SpikeMatMul
 
 CONFIGS = Path(__file__).resolve().parents[1] / 'configs'
 

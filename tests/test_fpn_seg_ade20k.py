@@ -1,6 +1,5 @@
 """Semantic-FPN on real ADE20K data (tests/data/ade20k_mini): train, test with IoUMetric, infer, bad input."""
 import glob
-import importlib.util
 import json
 import pickle
 from pathlib import Path
@@ -16,7 +15,10 @@ from mmseg.registry import DATASETS, MODELS
 from PIL import Image
 
 import spikeformer_mm  # noqa: F401
-from test_fpn_seg_models import one_thread, tiny_model_cfg  # noqa: F401  (one_thread: autouse fixture)
+from conftest import load_tool
+from test_fpn_seg_models import tiny_model_cfg
+
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / 'configs' / 'fpn' / 'spike-fpn_e-spikeformer-19m_4xb4-160k_ade20k-512x512.py'
@@ -51,13 +53,6 @@ default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval={iters}))
 randomness = dict(seed=0)
 """
 
-
-
-def load_tool(name: str):
-    spec = importlib.util.spec_from_file_location(f'tools_{name}', REPO / 'tools' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope='module')

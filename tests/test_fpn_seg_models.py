@@ -19,20 +19,12 @@ TINY = dict(embed_dims=[16, 32, 64, 96])  # outputs 0, 1, 2, 4 have 8, 16, 32, 9
 E19M_SPIKE = CONFIGS / 'spike-fpn_e-spikeformer-19m_4xb4-160k_ade20k-512x512.py'
 META15M_SPIKE = CONFIGS / 'spike-fpn_meta-spikeformer-15m_4xb4-160k_ade20k-512x512.py'
 META15M_SPIKE_T4 = CONFIGS / 'spike-fpn_meta-spikeformer-15m-t4_4xb4-160k_ade20k-512x512.py'
+pytestmark = pytest.mark.usefixtures('one_thread')  # on a shared machine more threads wait on each other
 
 
 @functools.lru_cache(maxsize=None)
 def load_config(path: Path) -> Config:
     return Config.fromfile(str(path))
-
-
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    """One intra-op thread: on a machine shared by many jobs, OpenMP threads spin-wait on each other (10x slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def tiny_model_cfg(path: Path) -> dict:

@@ -6,7 +6,6 @@ the real E-SpikeFormer spike-FPN config with a tiny backbone, 32-channel heads a
 in its own process, as a user runs it (torch.compile of the neurons off and one thread, to keep the run short
 on a shared CPU).
 """
-import importlib.util
 import json
 import os
 import pickle
@@ -18,6 +17,8 @@ from pathlib import Path
 
 import pytest
 import torch
+
+from conftest import load_tool
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / 'tests' / 'configs' / 'mask-rcnn_tiny_spike-fpn_coco-mini.py'
@@ -112,13 +113,6 @@ def test_two_process_torchrun_training_and_testing_on_cpu(coco_root, tmp_path):
          '--cfg-options', 'model.test_cfg.rcnn.score_thr=0.0'], coco_root, PORT=str(free_port()))
     (log,) = test_dir.glob('*/*.log')
     assert 'Iter(test) [2/2]' in log.read_text() and 'coco/segm_mAP:' in log.read_text()
-
-
-def load_tool(name):
-    spec = importlib.util.spec_from_file_location(f'spikeformer_tools_{name}', REPO / 'tools' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_missing_data_root_is_named(tmp_path, monkeypatch):

@@ -10,8 +10,8 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from spikeformer_mm.models.backbones import MetaSpikeFormer
 from spikeformer_mm.models.heads import SpikingLinearClsHead
-from spikeformer_mm.models.layers import SpikeMatMul
 from spikeformer_mm.models.necks import SpikingGlobalAvgPool
+from spikeformer_mm.ops import SpikeMatMul
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / 'configs' / 'meta_spikeformer'

@@ -2,7 +2,7 @@
 import importlib
 
 import pytest
-from mmengine.registry import DefaultScope
+from mmengine.registry import DefaultScope, Registry
 
 from spikeformer_mm.ops import MultiStepLIF, SFANeuron
 
@@ -24,3 +24,16 @@ def test_unknown_type_fails_under_each_scope(scope):
     registry = importlib.import_module(f'{scope}.registry').MODELS
     with DefaultScope.overwrite_default_scope(scope), pytest.raises(KeyError, match='NoSuchModule'):
         registry.build(dict(type='spikeformer_mm.NoSuchModule'))
+
+
+def test_every_registry_location_imports_and_registers_modules():
+    """mmengine imports a registry's ``locations`` on first use: each must exist and fill the registry."""
+    module = importlib.import_module('spikeformer_mm.registry')
+    registries = {name: value for name, value in vars(module).items()
+                  if isinstance(value, Registry) and value.scope == 'spikeformer_mm'}
+    assert set(registries) == {'MODELS', 'DATASETS', 'TRANSFORMS', 'HOOKS'}
+    for name, registry in registries.items():
+        assert registry._locations, name
+        for location in registry._locations:
+            importlib.import_module(location)
+        assert len(registry.module_dict) > 0, name

@@ -7,7 +7,7 @@ import spikeformer_mm.converters.v3  # noqa: F401  (registers the 'v3' family)
 from spikeformer_mm.converters import FAMILIES
 from spikeformer_mm.converters.biclab import TARGETS, build_target
 from spikeformer_mm.models.backbones import ESpikeFormer, ESpikeFormerLarge
-from spikeformer_mm.models.layers import SpikeMatMul
+from spikeformer_mm.ops import SpikeMatMul
 
 
 @pytest.fixture(scope='module')

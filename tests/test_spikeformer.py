@@ -5,7 +5,7 @@ from torch import nn
 
 from spikeformer_mm.models.backbones import Spikeformer
 from spikeformer_mm.models.backbones.spikeformer import SpatioTemporalAttention
-from spikeformer_mm.models.layers import SpikeMatMul
+from spikeformer_mm.ops import SpikeMatMul
 
 TINY = dict(embed_dims=32, depth=2, num_heads=4)
 

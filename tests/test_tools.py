@@ -3,7 +3,6 @@ and segmentation configs; data-path checks; distributed runs on CPU (gloo).
 
 Training, resuming, COCO evaluation and a 2-process torchrun run on real data: tests/test_mask_rcnn_train.py.
 """
-import importlib.util
 import os
 import re
 import socket
@@ -16,6 +15,7 @@ import pytest
 import torch.distributed as dist
 from mmengine.config import Config
 
+from conftest import load_tool
 from spikeformer_mm.engine.cpu_distributed import prepare_cpu_distributed, release_cpu_distributed
 from spikeformer_mm.engine.data_paths import check_data_paths
 
@@ -23,13 +23,6 @@ REPO = Path(__file__).resolve().parents[1]
 CLASSIFICATION = REPO / 'configs' / 'meta_spikeformer' / 'meta-spikeformer-tiny_digits.py'
 DETECTION = REPO / 'configs' / 'mask_rcnn' / 'mask-rcnn_e-spikeformer-10m_spike-fpn_1x_coco.py'
 SEGMENTATION = REPO / 'configs' / 'fpn' / 'spike-fpn_e-spikeformer-10m_4xb4-160k_ade20k-512x512.py'
-
-
-def load_tool(name):
-    spec = importlib.util.spec_from_file_location(f'spikeformer_tools_{name}', REPO / 'tools' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope='module')

@@ -11,15 +11,10 @@ affects them alike. Both the wall time and this process's CPU time are measured;
 target is <= 10 %.
 """
 import argparse
-import statistics
-import time
 
 import torch
-from mmengine.config import Config
 
-import spikeformer_mm  # noqa: F401
-from spikeformer_mm.energy import EnergyCounter
-from spikeformer_mm.energy.model_inputs import build_model, random_batch
+from spikeformer_mm.benchmark.energy_overhead import energy_counting_times
 
 DEFAULT_CONFIGS = [
     'configs/meta_spikeformer/meta-spikeformer-15m_8xb128-lamb-200e_in1k.py',
@@ -39,35 +34,6 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def benchmark(config: str, args) -> dict:
-    """``{setting: (median wall seconds, median CPU seconds)}`` per batch."""
-    cfg = Config.fromfile(config)
-    torch.manual_seed(0)
-    model = build_model(cfg)
-    batch = random_batch(cfg.get('default_scope', 'mmengine'), args.batch_size, args.input_shape,
-                         torch.Generator().manual_seed(0))
-    counters = {'measuring': EnergyCounter(model)}
-    if args.memory:
-        counters['measuring + memory'] = EnergyCounter(model, memory=True)
-    settings = ['plain', *counters, 'after detach']
-    times = {setting: ([], []) for setting in settings}
-    with torch.no_grad():
-        for repeat in range(args.repeats + 1):
-            for setting in settings:
-                counter = counters.get(setting)
-                if counter is not None:
-                    counter.attach()
-                wall, cpu = time.perf_counter(), time.process_time()
-                model.test_step(batch)
-                wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-                if counter is not None:
-                    counter.detach()
-                if repeat:  # the first round warms up (kernel compilation, allocator)
-                    times[setting][0].append(wall)
-                    times[setting][1].append(cpu)
-    return {setting: (statistics.median(walls), statistics.median(cpus)) for setting, (walls, cpus) in times.items()}
-
-
 def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -75,7 +41,7 @@ def main(argv=None):
           f"torch threads {torch.get_num_threads()}")
     print(f"{'config':<52} {'setting':<20} {'wall s':>8} {'overhead':>9} {'CPU s':>8} {'overhead':>9}")
     for config in args.configs:
-        medians = benchmark(config, args)
+        medians = energy_counting_times(config, args.input_shape, args.batch_size, args.repeats, args.memory)
         wall0, cpu0 = medians['plain']
         for setting, (wall, cpu) in medians.items():
             print(f"{config.split('/')[-1][:52]:<52} {setting:<20} {wall:>8.3f} {wall / wall0 - 1:>+9.1%} "

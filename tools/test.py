@@ -21,7 +21,7 @@ from spikeformer_mm.engine.cpu_distributed import (exit_cpu_distributed_process,
                                                     release_cpu_distributed)
 from spikeformer_mm.engine.data_paths import check_data_paths
 from spikeformer_mm.engine.runner_config import add_runner_args, load_config
-from spikeformer_mm.utils.cpu_allocator import reuse_freed_cpu_memory
+from spikeformer_mm.benchmark.cpu_allocator import reuse_freed_cpu_memory
 
 
 def parse_args(argv=None):

@@ -3,7 +3,7 @@
 What it hooks (nothing backbone-specific):
 
 * **synaptic layers** -- ``nn.Conv1d/2d/3d``, ``nn.ConvTranspose1d/2d/3d``, ``nn.Linear`` and
-  :class:`~spikeformer_mm.models.layers.SpikeMatMul` (attention products). Executed MACs come from shapes
+  :class:`~spikeformer_mm.ops.SpikeMatMul` (attention products). Executed MACs come from shapes
   (``output elements x fan-in``; BatchNorm is treated as folded and not counted). Each call's input is
   classified by where it came from:
 
@@ -21,11 +21,12 @@ What it hooks (nothing backbone-specific):
   For ``SpikeMatMul`` with two spike operands the count is the number of AND-accumulate events,
   ``sum_ikj a_ik b_kj`` in levels (exact, and unchanged by expanding either operand into binary planes); with
   one spike operand it is MACs x that operand's mean level; with none it is a real-valued MAC op.
-* **spiking neurons** -- :class:`~spikeformer_mm.ops.MultiStepLIF` (firing rate, per-step rates) and
-  :class:`~spikeformer_mm.ops.SFANeuron` (mean level and histogram of levels ``0..D``).
+* **spiking neurons** -- every :class:`~spikeformer_mm.ops.SpikingNeuron` (a user's registered one too): mean
+  level and firing rate, the histogram of levels ``0..D`` when ``D > 1`` (e.g. SFA), and the rate per time step of
+  multi-step neurons (e.g. :class:`~spikeformer_mm.ops.MultiStepLIF`).
 * optionally the **memory traffic** of parameters (spikingjelly 2.x's ``NeuromorphicMemoryAccessCounter``:
-  weight and bias reads, spike-triggered for binary inputs) plus LIF membrane state (one read and one write
-  per neuron and time step; SFA neurons are stateless).
+  weight and bias reads, spike-triggered for binary inputs) plus the membrane state of multi-step neurons (one
+  read and one write per neuron and time step; stateless neurons such as SFA have none).
 
 Counts are accumulated as tensors on the model's device (no host synchronisation except for classifying
 inputs that are not neuron outputs). Use as a context manager, or :meth:`attach` / :meth:`detach`; a detached
@@ -39,13 +40,11 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from spikeformer_mm.models.layers import SpikeMatMul
-from spikeformer_mm.ops import MultiStepLIF, SFANeuron
+from spikeformer_mm.ops import SpikeMatMul, SpikingNeuron
 
 CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 DECONVS = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 SYNAPTIC = CONVS + DECONVS + (nn.Linear, SpikeMatMul)
-NEURONS = (MultiStepLIF, SFANeuron)
 AFFINE_LEAVES = CONVS + (nn.Linear, _BatchNorm, nn.Identity, nn.Dropout, nn.ZeroPad2d, nn.ConstantPad2d)
 
 # tensor attribute: ('spikes', scale, D, mean level, numel), ('affine', mean level) or ('product',) (a SpikeMatMul
@@ -127,13 +126,17 @@ class _LayerStats:
 class _NeuronStats:
     """Running sums of one spiking neuron layer: elements, sum of levels, level histogram, per-step sums."""
 
-    def __init__(self, kind: str, D: int, norm: float):
-        self.kind, self.D, self.norm = kind, D, norm
+    def __init__(self, neuron: SpikingNeuron):
+        self.kind, self.D, self.norm, self.multi_step = type(neuron).__name__, neuron.D, neuron.norm, \
+            neuron.multi_step
+        if not isinstance(self.D, int) or self.D < 1 or not self.norm > 0:
+            raise ValueError(f'{self.kind} needs an integer D >= 1 and norm > 0 (its output is levels 0..D '
+                             f'divided by norm), got D={self.D!r}, norm={self.norm!r}')
         self.calls = 0
         self.numel = 0
         self.level_sum = 0.0
         self.hist = 0
-        self.step_sums = None  # LIF only: spikes per time step, while every call has the same T
+        self.step_sums = None  # multi-step neurons: levels per time step, while every call has the same T
 
     def state(self) -> dict:
         if self.D == 1:
@@ -152,7 +155,7 @@ class EnergyCounter:
         model: any ``nn.Module``; its forward calls are counted (``model(x)``, or mmengine's
             ``model.test_step(data)``, which calls the model).
         time_steps: real time steps T of the model. Default: inferred from the time axis of the
-            :class:`MultiStepLIF` inputs, else from the first synaptic layer's frames per image (a backbone that
+            multi-step neurons' outputs, else from the first synaptic layer's frames per image (a backbone that
             repeats the image T times), else 1.
         fold_affine: count synaptic layers fed by an affine function of spikes (see the module docstring) as
             additions at the spikes' level. ``False`` counts every real-valued input as MACs.
@@ -186,7 +189,7 @@ class EnergyCounter:
         """Forget everything counted so far."""
         self.images = 0
         self._batch = 0
-        self._lif_T = 0
+        self._multi_step_T = 0
         self._frames_T = None
         self._spike_frames_T = None
         self.layers: Dict[str, _LayerStats] = {}
@@ -198,8 +201,8 @@ class EnergyCounter:
         if self._handles:
             raise RuntimeError('EnergyCounter is already attached')
         self._handles.append(self.model.register_forward_pre_hook(self._root_pre_hook, with_kwargs=True))
-        inside_neurons = {id(sub) for m in self.model.modules() if isinstance(m, NEURONS) for sub in m.modules()
-                          if sub is not m}  # e.g. a neuron's surrogate-gradient module
+        inside_neurons = {id(sub) for m in self.model.modules() if isinstance(m, SpikingNeuron)
+                          for sub in m.modules() if sub is not m}  # e.g. a neuron's surrogate-gradient module
         for name, module in self.model.named_modules():
             if id(module) in inside_neurons:
                 continue
@@ -207,10 +210,8 @@ class EnergyCounter:
                 self.layers.setdefault(name, _LayerStats(layer_type(module)))
                 self._handles.append(module.register_forward_hook(
                     lambda m, args, out, name=name: self._synaptic_hook(name, m, args, out)))
-            elif isinstance(module, NEURONS):
-                kind, D, norm = ('lif', 1, 1.0) if isinstance(module, MultiStepLIF) else \
-                    ('sfa', module.D, module.norm)
-                self.neurons.setdefault(name, _NeuronStats(kind, D, norm))
+            elif isinstance(module, SpikingNeuron):
+                self.neurons.setdefault(name, _NeuronStats(module))
                 self._handles.append(module.register_forward_hook(
                     lambda m, args, out, name=name: self._neuron_hook(name, m, args, out)))
             elif self.fold_affine and (isinstance(module, AFFINE_LEAVES) or _affine_children_only(module)):
@@ -257,9 +258,9 @@ class EnergyCounter:
 
     @property
     def time_steps(self) -> int:
-        """T: the explicit value, else the LIF time axis, else the frames per image of the first conv fed by
-        spikes, else of the first layer, else 1."""
-        return self._explicit_T or self._lif_T or self._spike_frames_T or self._frames_T or 1
+        """T: the explicit value, else the time axis of multi-step neurons, else the frames per image of the first
+        conv fed by spikes, else of the first layer, else 1."""
+        return self._explicit_T or self._multi_step_T or self._spike_frames_T or self._frames_T or 1
 
     def _note_frames(self, module: nn.Module, x: torch.Tensor) -> None:
         """Frames per image (``x [T*B, ...]``) of the first synaptic layer and of the first conv fed by spikes
@@ -345,16 +346,10 @@ class EnergyCounter:
     def _neuron_hook(self, name: str, module: nn.Module, args: tuple, out: torch.Tensor) -> None:
         stats = self.neurons[name]
         scale, D = stats.norm, stats.D
-        if D > 1:
-            level_sum = out.sum() * scale  # exact; the histogram (values k / scale in bin k) may be sampled
-            flat = out.reshape(-1)
-            stride = 1 if flat.numel() <= self.hist_samples else (flat.numel() // self.hist_samples) | 1
-            hist = torch.histc(flat[::stride], bins=D + 1, min=-0.5 / scale, max=(D + 0.5) / scale)
-            stats.hist = _add(stats.hist, hist)
-        else:
+        if stats.multi_step:
             T = out.shape[0]
-            self._lif_T = max(self._lif_T, T)
-            per_step = out.reshape(T, -1).sum(1)
+            self._multi_step_T = max(self._multi_step_T, T)
+            per_step = out.reshape(T, -1).sum(1) * scale
             level_sum = per_step.sum()
             if stats.calls == 0:
                 stats.step_sums = (T, per_step.double())
@@ -364,6 +359,13 @@ class EnergyCounter:
                 stats.step_sums = None
             if self.memory:  # membrane potential: one fp32 read and one write per neuron and time step
                 self._state_bytes[name] += 2 * out.numel() * 4
+        else:
+            level_sum = out.sum() * scale
+        if D > 1:  # the histogram (values k / scale in bin k) may be sampled; the level sum is exact
+            flat = out.reshape(-1)
+            stride = 1 if flat.numel() <= self.hist_samples else (flat.numel() // self.hist_samples) | 1
+            hist = torch.histc(flat[::stride], bins=D + 1, min=-0.5 / scale, max=(D + 0.5) / scale)
+            stats.hist = _add(stats.hist, hist)
         stats.calls += 1
         stats.numel += out.numel()
         stats.level_sum = _add(stats.level_sum, level_sum)

@@ -34,8 +34,9 @@ ASSUMPTIONS = [
 
 MEMORY_ASSUMPTION = ('Memory term (reported separately, not in energy_mJ): parameter reads from spikingjelly 2.x '
                      'NeuromorphicMemoryAccessCounter (weights read per spike-triggered use for binary inputs, '
-                     'dense otherwise; bias per output) plus LIF membrane state, one fp32 read and write per '
-                     'neuron and time step (SFA neurons are stateless), at the memory preset\'s energy per byte.')
+                     'dense otherwise; bias per output) plus the membrane state of multi-step neurons (LIF), one '
+                     'fp32 read and write per neuron and time step (SFA neurons are stateless), at the memory '
+                     'preset\'s energy per byte.')
 
 
 def _input_kind(layer: dict) -> str:
@@ -76,7 +77,7 @@ def build_report(state: dict, preset: str = DEFAULT_COMPUTE, e_mac: Optional[flo
                    level_hist=[count / sum(s['hist']) for count in s['hist']], numel=s['numel'] / images)
         if s['step_sums'] is not None:
             per_step = s['numel'] / len(s['step_sums'])
-            row['firing_rate_per_step'] = [count / per_step for count in s['step_sums']]
+            row['firing_rate_per_step'] = [count / (per_step * s['D']) for count in s['step_sums']]
         if memory is not None:
             row['memory_bytes'] = memory.get(name, 0) / images
         neurons.append(row)

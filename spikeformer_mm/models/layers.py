@@ -86,13 +86,3 @@ class SpikeMLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc2(self.fc1(x))
-
-
-class SpikeMatMul(nn.Module):
-    """``a @ b`` as a module, so that hooks (energy counting, spike checks) see attention products.
-
-    Shapes: ``[..., n, k] @ [..., k, m]`` -> ``[..., n, m]``.
-    """
-
-    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return a @ b

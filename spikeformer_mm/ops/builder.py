@@ -4,6 +4,7 @@ import copy
 from torch import nn
 
 from spikeformer_mm.registry import MODELS
+from .neuron import SpikingNeuron
 
 
 def build_neuron(cfg: dict, **overrides) -> nn.Module:
@@ -11,7 +12,8 @@ def build_neuron(cfg: dict, **overrides) -> nn.Module:
 
     ``overrides`` replace config keys (e.g. a block's own ``v_threshold``). The type is looked up in this
     package's registry (``'spikeformer_mm.X'`` works too), so building does not depend on whether mmdet,
-    mmseg or mmpretrain is the current default scope.
+    mmseg or mmpretrain is the current default scope. It must be a :class:`SpikingNeuron`, so that the energy
+    counter and the ANN twin find it.
     """
     if not isinstance(cfg, dict) or 'type' not in cfg:
         raise ValueError(f"neuron_cfg must be a dict with a 'type' key, got {cfg!r}")
@@ -22,4 +24,7 @@ def build_neuron(cfg: dict, **overrides) -> nn.Module:
     if neuron_cls is None:
         raise ValueError(f'unknown neuron type {name!r}: not registered in spikeformer_mm or mmengine '
                          "(spikeformer_mm's neurons: 'MultiStepLIF', 'SFANeuron')")
+    if not (isinstance(neuron_cls, type) and issubclass(neuron_cls, SpikingNeuron)):
+        raise TypeError(f'neuron type {name!r} is not a spikeformer_mm.ops.SpikingNeuron: derive the neuron class '
+                        'from it, so that the energy counter and the ANN twin find it')
     return neuron_cls(**args)

@@ -3,8 +3,8 @@ import importlib.util
 
 import torch
 from spikingjelly.activation_based import functional, surrogate
-from torch import nn
 
+from spikeformer_mm.ops.neuron import SpikingNeuron
 from spikeformer_mm.registry import MODELS
 from . import cpp_kernels
 from .batch_norm import bn_source_of
@@ -100,7 +100,7 @@ def _flat_time_major(x: torch.Tensor) -> torch.Tensor:
 
 
 @MODELS.register_module()
-class MultiStepLIF(nn.Module):
+class MultiStepLIF(SpikingNeuron, multi_step=True):
     """Multi-step LIF neuron with hard reset and a sigmoid surrogate gradient.
 
     Dynamics per step (``v[0] = v_reset``, ``decay_input=True``)::

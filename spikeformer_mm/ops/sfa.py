@@ -2,8 +2,8 @@
 from typing import Optional
 
 import torch
-from torch import nn
 
+from spikeformer_mm.ops.neuron import SpikingNeuron
 from spikeformer_mm.registry import MODELS
 from . import cpp_kernels
 from .kernels import SFA_CODE_MAX_D, is_power_of_two, sfa_backward_kernel, sfa_forward_kernel
@@ -94,7 +94,7 @@ def _sfa(x: torch.Tensor, D: int, norm: float, tie: str, window: str) -> torch.T
 
 
 @MODELS.register_module()
-class SFANeuron(nn.Module):
+class SFANeuron(SpikingNeuron):
     """Spike Firing Approximation neuron: integer firing levels with a straight-through gradient.
 
     Forward: ``s = round(clamp(x, 0, D))``, output ``s / norm`` (``norm`` defaults to ``D``; ``norm=1`` emits the

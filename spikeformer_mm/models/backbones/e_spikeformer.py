@@ -25,9 +25,9 @@ from typing import Optional, Sequence, Union
 import torch
 from torch import nn
 
-from spikeformer_mm.ops import build_neuron
+from spikeformer_mm.ops import SpikeMatMul, build_neuron
 from spikeformer_mm.registry import MODELS
-from ..layers import ChannelConv, SpikeConvBN, SpikeMatMul, SpikeMLP, TimeDropPath
+from ..layers import ChannelConv, SpikeConvBN, SpikeMLP, TimeDropPath
 from .base_spiking_backbone import BaseSpikingBackbone
 from .spike_driven import SpikeDrivenMixin, planes_matmul, spike_planes
 

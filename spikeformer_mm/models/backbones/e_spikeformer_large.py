@@ -24,9 +24,9 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from spikeformer_mm.ops import SFANeuron, build_neuron
+from spikeformer_mm.ops import SFANeuron, SpikeMatMul, build_neuron
 from spikeformer_mm.registry import MODELS
-from ..layers import ChannelConv, SpikeConvBN, SpikeMatMul, SpikeMLP, TimeDropPath, fold_time
+from ..layers import ChannelConv, SpikeConvBN, SpikeMLP, TimeDropPath, fold_time
 from .base_spiking_backbone import BaseSpikingBackbone, SpikingStage
 from .e_spikeformer import split_heads
 from .spike_driven import SpikeDrivenMixin, planes_matmul, spike_planes

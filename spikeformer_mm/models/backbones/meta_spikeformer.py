@@ -23,9 +23,9 @@ from typing import Optional, Sequence, Union
 import torch
 from torch import nn
 
-from spikeformer_mm.ops import RecomputableBatchNorm2d, build_neuron
+from spikeformer_mm.ops import RecomputableBatchNorm2d, SpikeMatMul, build_neuron
 from spikeformer_mm.registry import MODELS
-from ..layers import ChannelConv, SpikeConvBN, SpikeMatMul, SpikeMLP, TimeDropPath, fold_time
+from ..layers import ChannelConv, SpikeConvBN, SpikeMLP, TimeDropPath, fold_time
 from .base_spiking_backbone import BaseSpikingBackbone
 
 V2_LIF = dict(type='MultiStepLIF', tau=2.0, v_threshold=1.0, detach_reset=True)

@@ -31,9 +31,9 @@ from typing import Optional, Sequence, Tuple, Union
 import torch
 from torch import nn
 
-from spikeformer_mm.ops import build_neuron
+from spikeformer_mm.ops import SpikeMatMul, build_neuron
 from spikeformer_mm.registry import MODELS
-from ..layers import SpikeConvBN, SpikeMatMul, SpikeMLP, TimeDropPath, fold_time
+from ..layers import SpikeConvBN, SpikeMLP, TimeDropPath, fold_time
 from .base_spiking_backbone import BaseSpikingBackbone
 
 LIF = dict(type='MultiStepLIF', tau=2.0, v_threshold=1.0, detach_reset=True)

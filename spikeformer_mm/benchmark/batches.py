@@ -1,7 +1,8 @@
-"""Random data-loader batches (uint8 images and ground truth) for classifiers, detectors and segmentors.
+"""Random data-loader batches of uint8 images for classifiers, detectors and segmentors: with ground truth for
+training steps (:func:`synthetic_batch`), with image metadata only for inference (:func:`random_batch`).
 
 A batch is what a toolbox's data loader yields after ``pseudo_collate``: ``dict(inputs=[uint8 [3, H, W], ...],
-data_samples=[...])``, ready for ``model.data_preprocessor`` / ``model.train_step``.
+data_samples=[...])``, ready for ``model.data_preprocessor`` / ``model.train_step`` / ``model.test_step``.
 """
 import torch
 
@@ -72,3 +73,26 @@ def synthetic_batch(task: str, model, batch_size: int, height: int, width: int, 
     generator = torch.Generator().manual_seed(seed)
     inputs = _images(batch_size, height, width, generator)
     return dict(inputs=inputs, data_samples=_SAMPLES[task](model, batch_size, height, width, generator))
+
+
+def random_batch(scope: str, batch_size: int, shape, generator: torch.Generator) -> dict:
+    """An inference batch for a model of the toolbox ``scope`` (``'mmpretrain'``, ``'mmdet'`` or ``'mmseg'``):
+    ``batch_size`` random uint8 images ``[3, H, W]`` (``shape = (H, W)``, drawn from ``generator``) and data samples
+    holding the image metadata that ``test_step`` reads, no ground truth."""
+    H, W = shape
+    inputs = _images(batch_size, H, W, generator)
+    meta = dict(img_shape=(H, W), ori_shape=(H, W))
+    if scope == 'mmdet':
+        from mmdet.structures import DetDataSample
+        samples = [DetDataSample(metainfo=dict(meta, scale_factor=(1.0, 1.0))) for _ in inputs]
+    elif scope == 'mmseg':
+        from mmseg.structures import SegDataSample
+        samples = [SegDataSample(metainfo=dict(meta, pad_shape=(H, W), padding_size=[0, 0, 0, 0]))
+                   for _ in inputs]
+    elif scope == 'mmpretrain':
+        from mmpretrain.structures import DataSample
+        samples = [DataSample(metainfo=meta) for _ in inputs]
+    else:
+        raise ValueError(f"random inputs need a config with default_scope 'mmpretrain', 'mmdet' or 'mmseg', got "
+                         f'{scope!r}; pass --dataset to use the config\'s test_dataloader instead')
+    return dict(inputs=inputs, data_samples=samples)

@@ -9,7 +9,7 @@ Peak memory of a call is what the call adds on top of what is resident before it
   first sets glibc's mmap threshold to 64 KB (``mallopt``, :func:`rss_follows_tensors`), so every tensor larger
   than that is mapped on allocation and unmapped on free, and RSS follows the live tensors. Call that before the
   process allocates its first large tensors (freed heap blocks would otherwise be reused and stay resident), and
-  measure memory before :func:`~spikeformer_mm.utils.cpu_allocator.reuse_freed_cpu_memory` (for timing).
+  measure memory before :func:`~spikeformer_mm.benchmark.cpu_allocator.reuse_freed_cpu_memory` (for timing).
 """
 import ctypes
 import gc
