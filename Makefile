@@ -4,7 +4,7 @@ PYTHON := $(VENV)/bin/python
 READY := $(VENV)/.spikeformer_mm-ready
 DEMO_CONFIG := configs/meta_spikeformer/meta-spikeformer-tiny_digits.py
 
-.PHONY: setup demo test
+.PHONY: setup demo lint test
 
 $(READY): setup.py tools/setup_env.sh
 	SPIKEFORMER_VENV=$(abspath $(VENV)) bash tools/setup_env.sh
@@ -14,6 +14,10 @@ setup: $(READY)
 
 demo: $(READY)
 	$(PYTHON) tools/train.py $(DEMO_CONFIG) --work-dir work_dirs/demo_digits
+
+# ruff: pycodestyle, pyflakes and import order (pyproject.toml)
+lint: $(READY)
+	$(VENV)/bin/ruff check .
 
 # One pytest process per test file (tools/run_tests.py), one OpenMP thread per process: several tests run
 # 2 processes (torchrun) or subprocesses, and oversubscribed OpenMP threads spin-wait for each other (steps many

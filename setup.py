@@ -32,6 +32,6 @@ setup(
     ],
     extras_require={
         'triton': ['triton'],  # MultiStepLIF(backend='triton') on CUDA (spikingjelly's triton kernel)
-        'tests': ['pytest'],
+        'tests': ['pytest', 'ruff==0.17.6'],
     },
 )

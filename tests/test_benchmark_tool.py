@@ -13,14 +13,22 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import load_tool
 from mmengine.config import Config
 from mmengine.registry import MODELS as ROOT_MODELS
 from mmengine.registry import init_default_scope
 from torch import nn
 
-from conftest import load_tool
-from spikeformer_mm.benchmark import (Measurement, ann_twin, call_peak_memory_mb, interleaved_seconds, neuron_timing,
-                                      snn_vs_ann, synthetic_batch, task_of)
+from spikeformer_mm.benchmark import (
+    Measurement,
+    ann_twin,
+    call_peak_memory_mb,
+    interleaved_seconds,
+    neuron_timing,
+    snn_vs_ann,
+    synthetic_batch,
+    task_of,
+)
 from spikeformer_mm.ops import MultiStepLIF, SFANeuron, SpikingNeuron
 
 REPO = Path(__file__).resolve().parents[1]
@@ -178,8 +186,8 @@ def test_fuse_conv_bn_times_inference_on_a_folded_copy(tmp_path, one_thread):
 def test_neuron_backend_report_follows_the_implementation_selection(monkeypatch):
     """On CUDA, LIF neurons run spikingjelly's kernel unless pinned to 'torch'; SFA runs the fused one there; on
     CPU both run the C++ kernels (unless they are off or failed to build)."""
-    from spikeformer_mm.ops import cpp_kernels
     from spikeformer_mm.benchmark import neuron_backend
+    from spikeformer_mm.ops import cpp_kernels
     monkeypatch.setattr(neuron_backend, 'neuron_implementation', lambda kind, device: dict(implementation='triton'))
     model = nn.Sequential(MultiStepLIF(), nn.Conv2d(2, 2, 1), MultiStepLIF(), SFANeuron())
     fused = 'fused PyTorch kernel, (eager|torch.compile)'

@@ -12,8 +12,11 @@ from torch import nn
 
 import spikeformer_mm.engine.atomic_saving as atomic_saving
 from spikeformer_mm.engine.atomic_saving import AtomicLocalBackend, atomic_checkpoint_saving
-from spikeformer_mm.engine.checkpoint_loading import (CorruptCheckpointError, load_checkpoint_file,
-                                                      safe_checkpoint_loading)
+from spikeformer_mm.engine.checkpoint_loading import (
+    CorruptCheckpointError,
+    load_checkpoint_file,
+    safe_checkpoint_loading,
+)
 
 
 def test_checkpoint_with_numpy_metadata_round_trips_with_weights_only(tmp_path):

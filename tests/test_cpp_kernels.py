@@ -64,8 +64,7 @@ def test_restoring_stored_levels_equals_the_pytorch_kernel(n, shift, norm):
 
 
 def test_compact_storage_restores_sfa_outputs_through_the_cpp_kernel(monkeypatch):
-    from spikeformer_mm.ops import compact_spike_storage
-    from spikeformer_mm.ops import spike_storage
+    from spikeformer_mm.ops import compact_spike_storage, spike_storage
     calls = []
 
     def spy(*args):

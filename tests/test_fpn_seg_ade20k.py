@@ -7,16 +7,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import load_tool
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.optim import OptimWrapper
 from mmseg.apis import inference_model, init_model
 from mmseg.registry import DATASETS, MODELS
 from PIL import Image
+from test_fpn_seg_models import tiny_model_cfg
 
 import spikeformer_mm  # noqa: F401
-from conftest import load_tool
-from test_fpn_seg_models import tiny_model_cfg
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import load_tool
 
 REPO = Path(__file__).resolve().parents[1]

@@ -4,8 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from spikeformer_mm.ops import (MultiStepLIF, SFANeuron, build_neuron, expand_to_spikes, sfa,
-                                spike_driven_forward)
+from spikeformer_mm.ops import MultiStepLIF, SFANeuron, build_neuron, expand_to_spikes, sfa, spike_driven_forward
 
 
 def loop_lif(x, tau=2.0, v_th=1.0, v_reset=0.0, alpha=4.0):

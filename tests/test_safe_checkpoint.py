@@ -19,8 +19,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from spikeformer_mm.engine.checkpoint_loading import (UNSAFE_LOAD_ENV, UnsafeCheckpointError, UnsafeLoadWarning,
-                                                      load_checkpoint_file, safe_checkpoint_loading)
+from spikeformer_mm.engine.checkpoint_loading import (
+    UNSAFE_LOAD_ENV,
+    UnsafeCheckpointError,
+    UnsafeLoadWarning,
+    load_checkpoint_file,
+    safe_checkpoint_loading,
+)
 from spikeformer_mm.engine.checkpoint_safe_globals import allowed_global_names
 from spikeformer_mm.engine.complete_weights import MissingWeightsError
 

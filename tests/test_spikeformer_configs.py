@@ -8,10 +8,10 @@ from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
+from test_dvs import write_gesture_root
 
 import spikeformer_mm  # noqa: F401
 from spikeformer_mm.energy import EnergyCounter, build_report
-from test_dvs import write_gesture_root
 
 CONFIGS = Path(__file__).resolve().parents[1] / 'configs' / 'spikeformer'
 TINY_DETECTOR = Path(__file__).parent / 'configs' / 'mask-rcnn_tiny_fpn_coco-mini.py'

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 import torch.distributed as dist
+from conftest import load_tool
 from mmengine.config import Config
 
-from conftest import load_tool
 from spikeformer_mm.engine.cpu_distributed import prepare_cpu_distributed, release_cpu_distributed
 from spikeformer_mm.engine.data_paths import check_data_paths
 

@@ -14,13 +14,16 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 import spikeformer_mm  # noqa: F401  (registries resolve lazily)
+from spikeformer_mm.benchmark.cpu_allocator import reuse_freed_cpu_memory
 from spikeformer_mm.engine.atomic_saving import atomic_checkpoint_saving
 from spikeformer_mm.engine.checkpoint_loading import safe_checkpoint_loading
-from spikeformer_mm.engine.cpu_distributed import (exit_cpu_distributed_process, prepare_cpu_distributed,
-                                                    release_cpu_distributed)
+from spikeformer_mm.engine.cpu_distributed import (
+    exit_cpu_distributed_process,
+    prepare_cpu_distributed,
+    release_cpu_distributed,
+)
 from spikeformer_mm.engine.data_paths import check_data_paths
 from spikeformer_mm.engine.runner_config import add_runner_args, load_config
-from spikeformer_mm.benchmark.cpu_allocator import reuse_freed_cpu_memory
 
 
 def parse_args(argv=None):

@@ -6,6 +6,7 @@ import torch
 from mmengine.config import Config
 
 from spikeformer_mm.energy import EnergyCounter
+
 from .batches import random_batch
 from .model_from_config import build_model
 

@@ -12,6 +12,7 @@ from torch import nn
 
 from spikeformer_mm.ops import MultiStepLIF, SFANeuron
 from spikeformer_mm.ops.spike_storage import pack_saved_tensor, unpack_saved_tensor
+
 from .measure import interleaved_seconds
 from .neuron_backend import describe_neuron_backend
 

@@ -13,6 +13,7 @@ import sys
 import tempfile
 
 import spikeformer_mm
+
 from .measurement import Measurement
 
 # the directory that holds the spikeformer_mm package the parent runs: the worker imports the same one

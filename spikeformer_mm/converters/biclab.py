@@ -24,6 +24,7 @@ from torch import nn
 
 from spikeformer_mm.engine.atomic_saving import atomic_write_bytes
 from spikeformer_mm.engine.checkpoint_loading import load_checkpoint_file
+
 from . import FAMILIES
 
 # family -> function(converted state_dict) -> classifier model config (optional, for the strict check).

@@ -162,7 +162,8 @@ class EnergyCounter:
         memory: also count parameter and membrane-state memory traffic (slower: spikingjelly's counter looks
             at every binary input).
         hist_samples: the SFA level histogram of a call is taken over at most this many evenly strided elements
-            (a histogram costs ~25 sums per element on CPU); ``None``: all. Mean levels, and so SOPs, always use all elements.
+            (a histogram costs ~25 sums per element on CPU); ``None``: all. Mean levels, and so SOPs, always use
+            all elements.
 
     Example::
 
@@ -223,8 +224,7 @@ class EnergyCounter:
         return self
 
     def _attach_memory_counter(self) -> None:
-        from spikingjelly.activation_based.op_counter import (ModuleCounterMode,
-                                                              NeuromorphicMemoryAccessCounter)
+        from spikingjelly.activation_based.op_counter import ModuleCounterMode, NeuromorphicMemoryAccessCounter
         if self._memory_counter is None:
             self._memory_counter = NeuromorphicMemoryAccessCounter()
         self._memory_mode = ModuleCounterMode([self._memory_counter], model=self.model)

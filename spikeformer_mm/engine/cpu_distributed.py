@@ -20,7 +20,6 @@ import torch
 import torch.distributed as dist
 from mmengine.config import Config
 
-
 _group_started_here = False  # set once prepare_cpu_distributed has initialised this process's group
 
 

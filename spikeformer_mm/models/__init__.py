@@ -1,7 +1,9 @@
 """Registered models: backbones, necks and heads for mmpretrain, mmdet and mmseg."""
-from . import backbones  # noqa: F401
-from . import decode_heads  # noqa: F401
-from . import dense_heads  # noqa: F401
-from . import heads  # noqa: F401
-from . import necks  # noqa: F401
-from . import roi_heads  # noqa: F401
+from . import (
+    backbones,  # noqa: F401
+    decode_heads,  # noqa: F401
+    dense_heads,  # noqa: F401
+    heads,  # noqa: F401
+    necks,  # noqa: F401
+    roi_heads,  # noqa: F401
+)

@@ -4,6 +4,7 @@ import copy
 from torch import nn
 
 from spikeformer_mm.registry import MODELS
+
 from .neuron import SpikingNeuron
 
 

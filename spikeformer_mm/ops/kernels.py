@@ -12,7 +12,6 @@ from typing import Optional
 
 import torch
 
-
 # built once: creating a patch costs ~0.1 ms, entering it ~6 us
 _KERNEL_DYNAMO_CONFIG = torch._dynamo.config.patch(specialize_int=True, specialize_float=True, recompile_limit=64)
 

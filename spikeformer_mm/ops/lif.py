@@ -6,6 +6,7 @@ from spikingjelly.activation_based import functional, surrogate
 
 from spikeformer_mm.ops.neuron import SpikingNeuron
 from spikeformer_mm.registry import MODELS
+
 from . import cpp_kernels
 from .batch_norm import bn_source_of
 from .kernels import is_power_of_two, lif_backward_kernel, lif_forward_kernel, membrane_dtype

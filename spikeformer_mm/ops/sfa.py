@@ -5,10 +5,10 @@ import torch
 
 from spikeformer_mm.ops.neuron import SpikingNeuron
 from spikeformer_mm.registry import MODELS
+
 from . import cpp_kernels
 from .kernels import SFA_CODE_MAX_D, is_power_of_two, sfa_backward_kernel, sfa_forward_kernel
 from .spike_storage import mark_spikes
-
 
 TIES = ('even', 'up')  # round half to even (torch.round), round half up (floor(x + 0.5))
 WINDOWS = ('inclusive', 'strict')  # gradient on 0 <= x <= D, or on 0 < x < D

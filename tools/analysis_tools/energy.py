@@ -21,8 +21,16 @@ from mmengine.utils import ProgressBar
 
 import spikeformer_mm  # noqa: F401  (registries)
 from spikeformer_mm.benchmark import build_model, random_batch
-from spikeformer_mm.energy import (COMPUTE_PRESETS, MEMORY_PRESETS, EnergyCounter, build_report, format_table,
-                                   save_csv, save_json, save_plot)
+from spikeformer_mm.energy import (
+    COMPUTE_PRESETS,
+    MEMORY_PRESETS,
+    EnergyCounter,
+    build_report,
+    format_table,
+    save_csv,
+    save_json,
+    save_plot,
+)
 from spikeformer_mm.energy.presets import DEFAULT_COMPUTE, DEFAULT_MEMORY
 from spikeformer_mm.engine.checkpoint_loading import safe_checkpoint_loading
 

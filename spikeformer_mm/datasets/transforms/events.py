@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from mmcv.transforms import BaseTransform
 
 from spikeformer_mm.registry import TRANSFORMS
+
 from ..event_io import READERS, SENSOR_SIZES
 
 

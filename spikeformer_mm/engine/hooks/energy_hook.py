@@ -6,8 +6,16 @@ from mmengine.dist import all_gather_object, get_world_size, is_main_process
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
-from spikeformer_mm.energy import (EnergyCounter, build_report, format_table, merge_states, save_csv, save_json,
-                                   save_plot, scalar_metrics)
+from spikeformer_mm.energy import (
+    EnergyCounter,
+    build_report,
+    format_table,
+    merge_states,
+    save_csv,
+    save_json,
+    save_plot,
+    scalar_metrics,
+)
 from spikeformer_mm.energy.presets import DEFAULT_COMPUTE, DEFAULT_MEMORY, compute_costs, memory_cost_per_byte
 from spikeformer_mm.registry import HOOKS
 

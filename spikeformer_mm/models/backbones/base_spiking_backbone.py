@@ -25,6 +25,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from spikeformer_mm.ops import compact_spike_storage
 from spikeformer_mm.ops.batch_norm import counting_frames, forget_bn_source
+
 from ..layers import SpikeConvBN
 
 

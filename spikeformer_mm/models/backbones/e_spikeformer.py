@@ -27,6 +27,7 @@ from torch import nn
 
 from spikeformer_mm.ops import SpikeMatMul, build_neuron
 from spikeformer_mm.registry import MODELS
+
 from ..layers import ChannelConv, SpikeConvBN, SpikeMLP, TimeDropPath
 from .base_spiking_backbone import BaseSpikingBackbone
 from .spike_driven import SpikeDrivenMixin, planes_matmul, spike_planes

@@ -26,6 +26,7 @@ from torch.func import functional_call
 
 from spikeformer_mm.ops import SFANeuron, SpikeMatMul, build_neuron
 from spikeformer_mm.registry import MODELS
+
 from ..layers import ChannelConv, SpikeConvBN, SpikeMLP, TimeDropPath, fold_time
 from .base_spiking_backbone import BaseSpikingBackbone, SpikingStage
 from .e_spikeformer import split_heads

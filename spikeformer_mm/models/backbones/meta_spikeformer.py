@@ -25,6 +25,7 @@ from torch import nn
 
 from spikeformer_mm.ops import RecomputableBatchNorm2d, SpikeMatMul, build_neuron
 from spikeformer_mm.registry import MODELS
+
 from ..layers import ChannelConv, SpikeConvBN, SpikeMLP, TimeDropPath, fold_time
 from .base_spiking_backbone import BaseSpikingBackbone
 

@@ -33,6 +33,7 @@ from torch import nn
 
 from spikeformer_mm.ops import SpikeMatMul, build_neuron
 from spikeformer_mm.registry import MODELS
+
 from ..layers import SpikeConvBN, SpikeMLP, TimeDropPath, fold_time
 from .base_spiking_backbone import BaseSpikingBackbone
 

@@ -10,6 +10,7 @@ from torch import nn
 
 from spikeformer_mm.ops import build_neuron
 from spikeformer_mm.registry import MODELS
+
 from ..layers import SpikeConvBN, fold_time
 
 

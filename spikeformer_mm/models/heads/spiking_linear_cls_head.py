@@ -30,7 +30,8 @@ class SpikingLinearClsHead(ClsHead):
     """
 
     def __init__(self, num_classes: int, in_channels: int, neuron_cfg: Optional[dict] = None,
-                 spike_driven: bool = False, init_cfg: Optional[dict] = dict(type='TruncNormal', layer='Linear', std=0.02, bias=0.0),
+                 spike_driven: bool = False,
+                 init_cfg: Optional[dict] = dict(type='TruncNormal', layer='Linear', std=0.02, bias=0.0),
                  **kwargs):
         super().__init__(init_cfg=init_cfg, **kwargs)
         if num_classes <= 0:

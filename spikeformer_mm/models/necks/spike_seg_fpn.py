@@ -8,6 +8,7 @@ from mmengine.model import BaseModule
 from torch import nn
 
 from spikeformer_mm.registry import MODELS
+
 from ..layers import SpikeConvBN, fold_time
 
 
