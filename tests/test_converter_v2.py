@@ -19,7 +19,7 @@ CONFIGS = REPO / 'configs' / 'meta_spikeformer'
 
 @pytest.fixture(scope='module')
 def reference(reference_dir):
-    return torch.load(reference_dir / 'v2_reference_outputs.pt', weights_only=False)
+    return torch.load(reference_dir / 'v2_reference_outputs.pt', weights_only=True)
 
 
 @pytest.fixture
@@ -81,7 +81,7 @@ def test_backbone_only_checkpoint_initialises_a_dense_task_backbone(reference, r
     backbone.init_weights()
     torch.testing.assert_close(backbone.stages[3].blocks[2].attn.k.conv.dw.weight,
                                reference['state_dict']['block3.2.attn.k_conv.0.body.2.0.weight'])
-    assert set(torch.load(dst, weights_only=False)['state_dict']) == set(backbone.state_dict())
+    assert set(torch.load(dst, weights_only=True)['state_dict']) == set(backbone.state_dict())
 
 
 def test_distillation_head_is_merged_into_the_head(reference):

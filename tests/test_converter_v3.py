@@ -36,7 +36,7 @@ def read_key_list(path: Path) -> dict:
 
 @pytest.fixture(scope='module')
 def reference(reference_dir):
-    return torch.load(reference_dir / 'v3_base_reference_outputs.pt', weights_only=False)
+    return torch.load(reference_dir / 'v3_base_reference_outputs.pt', weights_only=True)
 
 
 @pytest.fixture(scope='module')

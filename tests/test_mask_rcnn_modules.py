@@ -130,7 +130,7 @@ def test_detector_backbone_loads_the_converter_s_backbone_output(reference_dir, 
     """Reference E-SpikeFormer weights -> converter (--backbone-only) -> the detector's Pretrained init_cfg."""
     import spikeformer_mm.converters.v3  # noqa: F401  (registers family 'v3')
     from spikeformer_mm.converters.biclab import convert_checkpoint
-    reference = torch.load(reference_dir / 'v3_base_reference_outputs.pt', weights_only=False)
+    reference = torch.load(reference_dir / 'v3_base_reference_outputs.pt', weights_only=True)
     assert reference['config']['embed_dims'] == [16, 32, 64, 96]  # the test detector's backbone widths
     src, dst = tmp_path / 'released.pth', tmp_path / 'e-spikeformer_backbone.pth'
     torch.save({'model': reference['state_dict']}, src)

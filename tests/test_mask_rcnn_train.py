@@ -19,6 +19,8 @@ import pytest
 import torch
 from conftest import load_tool
 
+from spikeformer_mm.engine import load_checkpoint_file
+
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / 'tests' / 'configs' / 'mask-rcnn_tiny_spike-fpn_coco-mini.py'
 COCO_METRICS = [f'coco/{kind}_{name}' for kind in ('bbox', 'segm')
@@ -67,7 +69,7 @@ def test_resume_continues_at_the_saved_iteration(trained, coco_root, tmp_path):
     run([sys.executable, 'tools/train.py', str(TINY), '--work-dir', str(tmp_path),
          '--resume', str(trained / 'iter_4.pth'), '--cfg-options', 'train_cfg.max_iters=6'], coco_root)
     assert [entry['iter'] for entry in scalars(tmp_path)] == [5, 6]
-    ckpt = torch.load(tmp_path / 'iter_6.pth', map_location='cpu', weights_only=False)
+    ckpt = load_checkpoint_file(tmp_path / 'iter_6.pth')  # weights_only, with the checkpoint allow-list
     assert ckpt['meta']['iter'] == 6
     # AdamW's step count went on from the resumed optimizer state (4 + 2), not from a fresh one.
     steps = {int(state['step']) for state in ckpt['optimizer']['state'].values()}

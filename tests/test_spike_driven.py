@@ -12,7 +12,7 @@ from spikeformer_mm.ops import SpikeMatMul
 
 @pytest.fixture(scope='module')
 def reference(reference_dir):
-    return torch.load(reference_dir / 'v3_base_reference_outputs.pt', weights_only=False)
+    return torch.load(reference_dir / 'v3_base_reference_outputs.pt', weights_only=True)
 
 
 @pytest.fixture(scope='module')

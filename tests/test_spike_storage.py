@@ -69,14 +69,20 @@ def test_views_of_spikes_are_stored_as_views_of_the_neurons_own_uint8_levels():
         assert torch.equal(unpack_saved_tensor(packed), view)
 
 
-def test_sfa_code_byte_holds_the_level_above_the_gradient_window_bit():
-    x = torch.tensor([-0.5, 0.0, 0.49, 0.5, 2.5, 3.99, 4.0, 4.7], requires_grad=True)
-    out = SFANeuron(D=4)(x)
+@pytest.mark.parametrize('rules, levels, window', [
+    (dict(), [0, 0, 0, 0, 2, 4, 4, 4], [0, 1, 1, 1, 1, 1, 1, 0]),  # Model_Base: ties to even, 0 <= x <= D
+    (dict(tie='up', window='strict'), [0, 0, 0, 1, 3, 4, 4, 4], [0, 0, 1, 1, 1, 1, 0, 0]),  # Model_Large
+])
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])  # the C++ kernel, the compiled one
+def test_sfa_code_byte_holds_the_level_above_the_gradient_window_bit(rules, levels, window, dtype):
+    x = torch.tensor([-0.5, 0.0, 0.49, 0.5, 2.5, 3.99, 4.0, 4.7], dtype=dtype, requires_grad=True)
+    out = SFANeuron(D=4, **rules)(x)
     code = getattr(out if out._base is None else out._base, '_spikeformer_spike_levels')
     assert code.dtype == torch.uint8
-    assert (code >> 1).tolist() == [0, 0, 0, 1, 3, 4, 4, 4]
-    assert (code & 1).tolist() == [0, 1, 1, 1, 1, 1, 1, 0]
-    assert torch.equal(unpack_saved_tensor(pack_saved_tensor(out)), out)
+    assert (code >> 1).tolist() == levels
+    assert (code & 1).tolist() == window
+    restored = unpack_saved_tensor(pack_saved_tensor(out))
+    assert restored.dtype == dtype and torch.equal(restored, out)
 
 
 def test_neurons_keep_no_uint8_copy_without_grad():
