@@ -1,6 +1,7 @@
 """Registered models: backbones, necks and heads for mmpretrain, mmdet and mmseg."""
 from . import (
     backbones,  # noqa: F401
+    classifiers,  # noqa: F401
     decode_heads,  # noqa: F401
     dense_heads,  # noqa: F401
     heads,  # noqa: F401
