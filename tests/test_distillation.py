@@ -4,6 +4,9 @@ import math
 
 import pytest
 import torch
+from conftest import REPO_ROOT
+from mmengine.config import Config
+from mmengine.hub import get_config
 from mmengine.optim import OptimWrapper
 from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
 from mmpretrain.structures import DataSample
@@ -152,6 +155,7 @@ def test_state_dict_holds_the_student_alone(teacher_checkpoint, tmp_path):
     model = build(teacher_checkpoint)
     student = MMPRETRAIN_MODELS.build(dict(student_cfg(), type='ImageClassifier'))
     assert set(model.state_dict()) == set(student.state_dict())
+    assert copy.deepcopy(model).teacher is model.teacher  # EMA copies share the frozen teacher
     restored = build(teacher_checkpoint)
     restored.load_state_dict(model.state_dict(), strict=True)
     data = model.data_preprocessor(batch(), training=False)
@@ -176,3 +180,27 @@ def test_bad_inputs_name_the_fix(teacher_checkpoint, tmp_path):
     with pytest.raises(ValueError, match='does not fit the teacher config'):
         MODELS.build(student_cfg(teacher_cfg=dict(TEACHER, backbone=dict(TEACHER['backbone'], depth=34)),
                                  teacher_checkpoint=teacher_checkpoint))
+
+
+@pytest.mark.parametrize('config', ['meta_spikeformer/meta-spikeformer-55m-t4-kd_8xb24-lamb-50e_in1k.py',
+                                    'e_spikeformer/e-spikeformer-large-83m-kd_8xb196-lamb-100e_in1k.py'])
+def test_kd_configs_need_a_local_teacher_checkpoint(config, tmp_path):
+    cfg = Config.fromfile(str(REPO_ROOT / 'configs' / config))
+    assert cfg.model.type == 'spikeformer_mm.DistillImageClassifier'
+    assert cfg.model.distillation_type == 'hard' and cfg.model.alpha == 0.5
+    teacher = get_config(cfg.model.teacher_cfg).model  # the stock mmpretrain ConvNeXt config resolves offline
+    assert teacher.head.num_classes == cfg.model.head.num_classes == 1000
+    with pytest.raises(ValueError, match='model.teacher_checkpoint=PATH'):
+        MODELS.build(cfg.model)
+    with pytest.raises(FileNotFoundError, match='model.teacher_checkpoint'):
+        MODELS.build(dict(cfg.model, teacher_checkpoint=str(tmp_path / 'convnext.pth')))
+
+
+def test_t4_kd_config_builds_with_a_local_teacher(tmp_path, one_thread):
+    cfg = Config.fromfile(str(REPO_ROOT / 'configs/meta_spikeformer/meta-spikeformer-55m-t4-kd_8xb24-lamb-50e_in1k.py'))
+    teacher_cfg = dict(TEACHER, head=dict(TEACHER['head'], num_classes=1000))
+    path = tmp_path / 'teacher.pth'
+    torch.save(dict(state_dict=MMPRETRAIN_MODELS.build(teacher_cfg).state_dict()), path)
+    model = MODELS.build(dict(cfg.model, teacher_cfg=teacher_cfg, teacher_checkpoint=str(path)))
+    assert model.backbone.T == 4 and model.distillation_type == 'hard'
+    assert not any(key.startswith('teacher') or '_teacher' in key for key in model.state_dict())

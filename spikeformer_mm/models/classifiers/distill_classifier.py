@@ -27,15 +27,20 @@ from spikeformer_mm.registry import MODELS
 DISTILLATION_TYPES = ('hard', 'soft')
 
 
-def build_teacher(teacher_cfg: Union[str, dict], teacher_checkpoint: Optional[str]) -> nn.Module:
-    """Build an mmpretrain classifier from a config path (``'mmpretrain::...'`` too) or a model dict, load a
-    local checkpoint into it (strict, ``weights_only=True``) and freeze it in eval mode."""
+def check_teacher_checkpoint(teacher_checkpoint: Optional[str]) -> None:
+    """Raise a ``ValueError``/``FileNotFoundError`` naming the fix unless ``teacher_checkpoint`` is a file."""
     if teacher_checkpoint is None:
         raise ValueError('DistillImageClassifier needs teacher_checkpoint: the path of a local checkpoint of the '
                          'teacher (e.g. --cfg-options model.teacher_checkpoint=PATH); nothing is downloaded')
     if not osp.isfile(teacher_checkpoint):
         raise FileNotFoundError(f'teacher checkpoint {teacher_checkpoint!r} does not exist: download or train the '
                                 'teacher and pass its local path as model.teacher_checkpoint')
+
+
+def build_teacher(teacher_cfg: Union[str, dict], teacher_checkpoint: Optional[str]) -> nn.Module:
+    """Build an mmpretrain classifier from a config path (``'mmpretrain::...'`` too) or a model dict, load a
+    local checkpoint into it (strict, ``weights_only=True``) and freeze it in eval mode."""
+    check_teacher_checkpoint(teacher_checkpoint)
     if isinstance(teacher_cfg, str):
         config = get_config(teacher_cfg) if '::' in teacher_cfg else Config.fromfile(teacher_cfg)
         teacher_cfg = config.model
@@ -65,6 +70,17 @@ def distillation_loss(kd_logits: torch.Tensor, teacher_logits: torch.Tensor, dis
     log_p_teacher = F.log_softmax(teacher_logits / tau, dim=1)
     kl = F.kl_div(log_p_student, log_p_teacher, reduction='sum', log_target=True)
     return kl * tau * tau / kd_logits.numel()
+
+
+class FrozenTeacher:
+    """Holds the teacher outside the student's module tree; copies of the student (``EMAHook``'s averaged model,
+    ``copy.deepcopy``) share the one frozen teacher instead of duplicating its weights."""
+
+    def __init__(self, module: nn.Module):
+        self.module = module
+
+    def __deepcopy__(self, memo) -> 'FrozenTeacher':
+        return self
 
 
 @MODELS.register_module()
@@ -102,6 +118,7 @@ class DistillImageClassifier(ImageClassifier):
             raise ValueError(f'alpha must be in [0, 1] (the weight of the distillation term), got {alpha}')
         if tau <= 0:
             raise ValueError(f'tau (the soft distillation temperature) must be positive, got {tau}')
+        check_teacher_checkpoint(teacher_checkpoint)  # before building the student, which can take long
         super().__init__(**kwargs)
         self.distillation_type = distillation_type
         self.alpha = alpha
@@ -112,8 +129,8 @@ class DistillImageClassifier(ImageClassifier):
         if None not in (student_classes, teacher_classes) and student_classes != teacher_classes:
             raise ValueError(f'the teacher predicts {teacher_classes} classes but the student {student_classes}: '
                              'use a teacher trained on the student\'s classes (same num_classes and order)')
-        # a tuple hides the teacher from the module tree: no state_dict keys, no parameters(), no init_weights()
-        self._teacher: Tuple[nn.Module] = (teacher, )
+        # outside the module tree: no state_dict keys, no parameters(), no init_weights()
+        self._teacher = FrozenTeacher(teacher)
 
     @staticmethod
     def _num_classes_of(teacher: nn.Module) -> Optional[int]:
@@ -125,7 +142,7 @@ class DistillImageClassifier(ImageClassifier):
     @property
     def teacher(self) -> nn.Module:
         """The frozen teacher classifier (not a submodule)."""
-        return self._teacher[0]
+        return self._teacher.module
 
     def train(self, mode: bool = True) -> 'DistillImageClassifier':
         super().train(mode)
