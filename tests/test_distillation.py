@@ -1,6 +1,10 @@
 """DistillImageClassifier: the reference's DistillationLoss, a frozen teacher outside the student's checkpoints."""
 import copy
+import json
 import math
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -11,6 +15,7 @@ from mmengine.optim import OptimWrapper
 from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
 from mmpretrain.structures import DataSample
 
+from spikeformer_mm.engine.checkpoint_loading import load_checkpoint_file
 from spikeformer_mm.models.classifiers.distill_classifier import DistillImageClassifier, distillation_loss
 from spikeformer_mm.registry import MODELS
 
@@ -204,3 +209,41 @@ def test_t4_kd_config_builds_with_a_local_teacher(tmp_path, one_thread):
     model = MODELS.build(dict(cfg.model, teacher_cfg=teacher_cfg, teacher_checkpoint=str(path)))
     assert model.backbone.T == 4 and model.distillation_type == 'hard'
     assert not any(key.startswith('teacher') or '_teacher' in key for key in model.state_dict())
+
+
+def run_train(args):
+    """tools/train.py in its own process, as a user runs it."""
+    env = dict(os.environ, OMP_NUM_THREADS='1', SPIKEFORMER_COMPILE='0', PYTHONPATH=str(REPO_ROOT))
+    return subprocess.run([sys.executable, 'tools/train.py', *map(str, args)], cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_tools_train_distils_and_resumes(teacher_checkpoint, tmp_path):
+    teacher_config = tmp_path / 'tiny_resnet.py'
+    teacher_config.write_text(f'model = {TEACHER!r}\n')
+    # the tiny digits student with 64 training digits (2 iterations per epoch), 40 to evaluate
+    options = ['model.type=spikeformer_mm.DistillImageClassifier', f'model.teacher_cfg={teacher_config}',
+               f'model.teacher_checkpoint={teacher_checkpoint}', 'model.distillation_type=soft', 'model.tau=2.0',
+               'train_dataloader.dataset.indices=64', 'val_dataloader.dataset.indices=40',
+               'test_dataloader.dataset.indices=40', 'default_hooks.checkpoint.interval=1',
+               'default_hooks.logger.interval=1']
+    config = REPO_ROOT / 'configs/meta_spikeformer/meta-spikeformer-tiny_digits.py'
+    first = run_train([config, '--work-dir', tmp_path / 'run', '--cfg-options', *options, 'train_cfg.max_epochs=1'])
+    assert first.returncode == 0, first.stderr[-3000:]
+    checkpoint = load_checkpoint_file(tmp_path / 'run/epoch_1.pth', map_location='cpu')
+    student = MMPRETRAIN_MODELS.build(dict(student_cfg(), type='ImageClassifier'))
+    assert set(checkpoint['state_dict']) == set(student.state_dict())  # no teacher keys
+
+    resumed = run_train([config, '--work-dir', tmp_path / 'resumed', '--resume', tmp_path / 'run/epoch_1.pth',
+                         '--cfg-options', *options, 'train_cfg.max_epochs=2'])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert 'missing keys' not in resumed.stdout + resumed.stderr
+    final = load_checkpoint_file(tmp_path / 'resumed/epoch_2.pth', map_location='cpu')
+    assert final['meta']['epoch'] == 2 and final['meta']['iter'] == 4
+    # AdamW's step count went on from the resumed optimizer state (2 + 2)
+    assert {int(state['step']) for state in final['optimizer']['state'].values()} == {4}
+    (log, ) = (tmp_path / 'resumed').glob('*/vis_data/scalars.json')
+    logged = [json.loads(line) for line in log.read_text().splitlines() if '"loss_distill"' in line]
+    assert [entry['iter'] for entry in logged] == [3, 4]
+    assert all(entry['loss'] == pytest.approx(entry['loss_cls'] + entry['loss_distill'], abs=1e-4)
+               for entry in logged)
