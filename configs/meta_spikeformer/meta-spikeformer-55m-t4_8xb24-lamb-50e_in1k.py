@@ -3,7 +3,7 @@
 # 5 warm-up epochs, cosine to 1e-6, 50 epochs. Pass the T=1 checkpoint (trained here, or converted with
 # tools/model_converters/biclab_to_mm.py):
 #   python tools/train.py THIS_CONFIG --cfg-options load_from=work_dirs/<t1 run>/epoch_200.pth
-# Not reproduced: the reference's hard distillation from a CAFormer-B36 teacher (downloaded at run time).
+# Without a teacher; the reference's hard distillation is meta-spikeformer-55m-t4-kd_8xb24-lamb-50e_in1k.py.
 _base_ = './meta-spikeformer-55m_8xb128-lamb-200e_in1k.py'
 
 model = dict(backbone=dict(T=4))

@@ -19,8 +19,9 @@ class SpikingDistillClsHead(ClsHead):
     The reference Model_Large (Spike-Driven-Transformer-V3 ``SDT_V3/Classification/Model_Large/spikformer.py``,
     ``Spikformer``) applies ``head`` to the pooled features *before* the spike (a
     real-valued classifier) and ``head_kd`` to ``Multispike(norm=1)`` of them (integers 0..D); it
-    evaluates the average of the two, and its released checkpoints and parameter counts include both. Training
-    here uses the same average (there is no teacher network in this project).
+    evaluates the average of the two, and its released checkpoints and parameter counts include both. Trained on
+    its own, the head trains that average on the labels; inside :class:`~spikeformer_mm.DistillImageClassifier`,
+    ``fc`` learns the labels and ``fc_kd`` the teacher.
 
     Args:
         num_classes: number of classes.
