@@ -30,6 +30,7 @@ TEACHER = dict(
 SINGLE_HEAD = dict(type='spikeformer_mm.SpikingLinearClsHead', num_classes=NUM_CLASSES, in_channels=96,
                    neuron_cfg=NEURON)
 TWO_HEADS = dict(type='spikeformer_mm.SpikingDistillClsHead', num_classes=NUM_CLASSES, in_channels=96)
+V2_KD_HEADS = dict(SINGLE_HEAD, with_kd=True)  # the V2 reference's head and head_kd on the same spikes
 
 
 def student_cfg(head=SINGLE_HEAD, **kwargs):
@@ -124,9 +125,10 @@ def test_single_head_loss_is_the_reference_mix(teacher_checkpoint, distillation_
     torch.testing.assert_close(losses['loss_cls'] + losses['loss_distill'], expected)
 
 
-def test_two_heads_class_head_learns_labels_and_kd_head_the_teacher(teacher_checkpoint):
+@pytest.mark.parametrize('head', [TWO_HEADS, V2_KD_HEADS], ids=['large', 'v2'])
+def test_two_heads_class_head_learns_labels_and_kd_head_the_teacher(teacher_checkpoint, head):
     for alpha, silent in ((0.0, 'fc_kd'), (1.0, 'fc')):
-        model = build(teacher_checkpoint, head=TWO_HEADS, alpha=alpha)
+        model = build(teacher_checkpoint, head=head, alpha=alpha)
         data = model.data_preprocessor(batch(), training=True)
         losses = model.loss(data['inputs'], data['data_samples'])
         sum(losses.values()).backward()
@@ -207,7 +209,7 @@ def test_t4_kd_config_builds_with_a_local_teacher(tmp_path, one_thread):
     path = tmp_path / 'teacher.pth'
     torch.save(dict(state_dict=MMPRETRAIN_MODELS.build(teacher_cfg).state_dict()), path)
     model = MODELS.build(dict(cfg.model, teacher_cfg=teacher_cfg, teacher_checkpoint=str(path)))
-    assert model.backbone.T == 4 and model.distillation_type == 'hard'
+    assert model.backbone.T == 4 and model.distillation_type == 'hard' and model.head.fc_kd is not None
     assert not any(key.startswith('teacher') or '_teacher' in key for key in model.state_dict())
 
 

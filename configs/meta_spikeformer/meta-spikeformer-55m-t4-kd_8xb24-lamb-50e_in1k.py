@@ -5,7 +5,9 @@
 # order and ImageNet mean/std stands in. The teacher's config and local checkpoint are arguments:
 #   python tools/train.py THIS_CONFIG --cfg-options load_from=work_dirs/<t1 run>/epoch_200.pth \
 #       model.teacher_checkpoint=PATH/convnext-base_in1k.pth [model.teacher_cfg=OTHER_CONFIG]
-# The teacher is frozen and is not saved into the checkpoints.
+# As the reference's --kd model, a second Linear (head_kd, here fc_kd) reads the head's spikes and learns from the
+# teacher while fc learns the labels; evaluation averages the two. The teacher is frozen and not saved into the
+# checkpoints. The T=1 checkpoint has no fc_kd: it starts from its initialisation, as in the reference.
 _base_ = './meta-spikeformer-55m-t4_8xb24-lamb-50e_in1k.py'
 
 model = dict(
@@ -14,4 +16,5 @@ model = dict(
     teacher_checkpoint=None,  # required: --cfg-options model.teacher_checkpoint=PATH
     distillation_type='hard',
     alpha=0.5,
-    tau=1.0)
+    tau=1.0,
+    head=dict(with_kd=True))

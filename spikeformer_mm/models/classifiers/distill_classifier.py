@@ -93,9 +93,10 @@ class DistillImageClassifier(ImageClassifier):
     ``state_dict()`` (checkpoints and ``--resume`` see the student alone) and from ``parameters()`` (the
     optimizer). ``.to()``/``.cuda()`` move it with the student.
 
-    With a head that has a distillation branch (:class:`SpikingDistillClsHead` with ``fc_kd``) the class logits
-    train on the labels and the ``fc_kd`` logits on the teacher, and evaluation averages the two (the head's
-    ``forward``), as E-SpikeFormer Large; with a single head the same logits serve both terms.
+    With a head that has a distillation branch (``fc_kd`` and ``forward_with_kd``: :class:`SpikingDistillClsHead`
+    as E-SpikeFormer Large, :class:`SpikingLinearClsHead` with ``with_kd=True`` as the V2 reference's ``head_kd``)
+    the class logits train on the labels and the ``fc_kd`` logits on the teacher, and evaluation averages the two
+    (the head's ``forward``); with a single head the same logits serve both terms.
 
     Args:
         teacher_cfg: the teacher's config file (``'mmpretrain::convnext/convnext-base_32xb128_in1k.py'`` works)
@@ -167,12 +168,10 @@ class DistillImageClassifier(ImageClassifier):
         """The student's class logits and distillation logits, each ``[B, num_classes]`` (the same tensor for a
         single-head student)."""
         feats = self.extract_feat(inputs)
-        fc_kd = getattr(self.head, 'fc_kd', None)
-        if fc_kd is None:
+        if getattr(self.head, 'fc_kd', None) is None:
             logits = self.head(feats)
             return logits, logits
-        x = self.head.pre_logits(feats)  # [T, B, C]
-        return self.head.fc(x).mean(0), fc_kd(self.head.neuron(x)).mean(0)
+        return self.head.forward_with_kd(feats)
 
     def loss(self, inputs: torch.Tensor, data_samples: List[DataSample]) -> Dict[str, torch.Tensor]:
         """``loss_cls = (1 - alpha) * head loss`` and ``loss_distill = alpha * distillation loss``; their sum is

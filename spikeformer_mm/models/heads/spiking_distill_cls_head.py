@@ -59,8 +59,15 @@ class SpikingDistillClsHead(ClsHead):
         return x
 
     def forward(self, feats: Tuple[torch.Tensor, ...]) -> torch.Tensor:
-        x = self.pre_logits(feats)
-        logits = self.fc(x).mean(0)
         if self.fc_kd is None:
-            return logits
-        return (logits + self.fc_kd(self.neuron(x)).mean(0)) / 2
+            return self.fc(self.pre_logits(feats)).mean(0)
+        logits, kd_logits = self.forward_with_kd(feats)
+        return (logits + kd_logits) / 2
+
+    def forward_with_kd(self, feats: Tuple[torch.Tensor, ...]) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The class logits (``fc``, real-valued features) and the distillation logits (``fc_kd``, spikes), each
+        ``[B, num_classes]`` (needs ``with_kd``)."""
+        if self.fc_kd is None:
+            raise ValueError('forward_with_kd needs the distillation head: build it with with_kd=True')
+        x = self.pre_logits(feats)
+        return self.fc(x).mean(0), self.fc_kd(self.neuron(x)).mean(0)
