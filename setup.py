@@ -32,6 +32,6 @@ setup(
     ],
     extras_require={
         'triton': ['triton'],  # MultiStepLIF(backend='triton') on CUDA (spikingjelly's triton kernel)
-        'tests': ['pytest', 'ruff==0.17.6'],
+        'tests': ['pytest', 'ruff==0.17.6', 'timm==1.0.31'],  # timm: a TimmClassifier distillation teacher
     },
 )

@@ -158,6 +158,19 @@ def test_training_step_leaves_the_teacher_unchanged(teacher_checkpoint):
     assert any(k.startswith('backbone.') for k in changed)
 
 
+def test_a_timm_classifier_teaches_too(tmp_path):
+    """mmpretrain's ``TimmClassifier`` (randomly initialised, saved locally: nothing is downloaded)."""
+    pytest.importorskip('timm')
+    teacher_cfg = dict(type='TimmClassifier', model_name='resnet18', pretrained=False, num_classes=NUM_CLASSES)
+    teacher = MMPRETRAIN_MODELS.build(teacher_cfg).eval()
+    torch.save(dict(state_dict=teacher.state_dict()), tmp_path / 'timm_teacher.pth')
+    model = MODELS.build(student_cfg(teacher_cfg=teacher_cfg, teacher_checkpoint=str(tmp_path / 'timm_teacher.pth')))
+    data = model.data_preprocessor(batch(), training=True)
+    torch.testing.assert_close(model.teacher_logits(data['inputs']), teacher(data['inputs'], mode='tensor'))
+    losses = model.loss(data['inputs'], data['data_samples'])
+    assert torch.isfinite(losses['loss_distill']) and losses['loss_distill'] > 0
+
+
 def test_state_dict_holds_the_student_alone(teacher_checkpoint, tmp_path):
     model = build(teacher_checkpoint)
     student = MMPRETRAIN_MODELS.build(dict(student_cfg(), type='ImageClassifier'))

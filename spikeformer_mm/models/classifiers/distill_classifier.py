@@ -101,7 +101,7 @@ class DistillImageClassifier(ImageClassifier):
     Args:
         teacher_cfg: the teacher's config file (``'mmpretrain::convnext/convnext-base_32xb128_in1k.py'`` works)
             or its model dict; any mmpretrain classifier returning ``[B, num_classes]`` logits in ``'tensor'``
-            mode (mmpretrain's ``TimmClassifier`` does, when timm is installed; not a dependency here).
+            mode (mmpretrain's ``TimmClassifier`` does, with timm installed: ``pip install timm``).
         teacher_checkpoint: local path of the teacher's weights (mmengine ``state_dict`` or a plain state dict).
         distillation_type: ``'hard'`` or ``'soft'``.
         alpha: weight of the distillation term; the base loss gets ``1 - alpha``.
