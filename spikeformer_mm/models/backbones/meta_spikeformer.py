@@ -97,8 +97,7 @@ class BNAndPad(nn.Module):
         bn = self.bn
         normed = bn(x)
         pad = (bn.bias - bn.running_mean * bn.weight / torch.sqrt(bn.running_var + bn.eps)).detach()
-        out = pad.view(1, -1, 1, 1).expand(x.shape[0], -1, x.shape[2] + 2, x.shape[3] + 2).to(normed.dtype)
-        out = out.contiguous()
+        out = pad.view(1, -1, 1, 1).expand(x.shape[0], -1, x.shape[2] + 2, x.shape[3] + 2).contiguous()
         out[:, :, 1:-1, 1:-1] = normed
         return out
 
