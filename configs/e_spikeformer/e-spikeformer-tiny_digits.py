@@ -5,7 +5,7 @@
 #   python tools/test.py configs/e_spikeformer/e-spikeformer-tiny_digits.py CKPT
 #   python tools/test.py configs/e_spikeformer/e-spikeformer-tiny_digits.py CKPT \
 #       --cfg-options model.backbone.spike_driven=True
-# Top-1 on the held-out 449 test digits: see README.md (E-SpikeFormer section).
+# Top-1 on the held-out 449 test digits: configs/e_spikeformer/README.md.
 _base_ = '../meta_spikeformer/meta-spikeformer-tiny_digits.py'
 
 model = dict(

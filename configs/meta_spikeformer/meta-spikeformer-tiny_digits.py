@@ -1,7 +1,7 @@
 # A tiny Meta-SpikeFormer (embed dims 16/32/64/96, T=1) trained from scratch on scikit-learn's handwritten digits
 # (real 8x8 scans, upscaled to 32x32) on CPU, no download:
 #   python tools/train.py configs/meta_spikeformer/meta-spikeformer-tiny_digits.py
-# Top-1 on the held-out 449 test digits: see README.md (Meta-SpikeFormer section).
+# Top-1 on the held-out 449 test digits: configs/meta_spikeformer/README.md.
 # Two departures from the ImageNet models, both because this network is tiny: LIF threshold 0.25 instead of 1 and
 # one attention head instead of 8. With threshold 1 (a T=1 LIF fires only for inputs >= 2) and 8-wide heads over
 # 2x2 tokens, Q(K^T V) never reaches the attention neuron's threshold, the projection's BatchNorms see constant
