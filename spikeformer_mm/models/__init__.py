@@ -1,5 +1,6 @@
 """Registered models: backbones, necks and heads for mmpretrain, mmdet and mmseg."""
 from . import (
+    ann_twin,  # noqa: F401
     backbones,  # noqa: F401
     classifiers,  # noqa: F401
     decode_heads,  # noqa: F401
