@@ -102,6 +102,7 @@ def test_configs_give_the_reference_recipe():
     crop = cfg.train_pipeline[1]
     assert (crop.type, crop.crop_ratio_range, crop.interpolation) == ('RandomResizedCrop', (0.2, 1.0), 'bicubic')
     assert cfg.data_preprocessor.type == 'SelfSupDataPreprocessor'
+    assert dict(cfg.train_dataloader.collate_fn) == dict(type='default_collate')  # no `_scope_` for the Runner
     assert cfg.load_from is None and 'init_cfg' not in cfg.model.backbone  # nothing downloads or loads
 
 

@@ -22,7 +22,8 @@ model = dict(
         patch_size=16,
         loss=dict(type='PixelReconstructionLoss', criterion='L2')))
 
-train_dataloader = dict(batch_size=256)
+# restated: mmengine tags the base's collate_fn with `_scope_`, which mmengine's Runner then passes to the function
+train_dataloader = dict(batch_size=256, collate_fn=dict(_delete_=True, type='default_collate'))
 
 optim_wrapper = dict(
     optimizer=dict(type='AdamW', lr=1.5e-4 * 2048 / 256, betas=(0.9, 0.95), eps=1e-4, weight_decay=0.05))
