@@ -8,4 +8,5 @@ from . import (
     heads,  # noqa: F401
     necks,  # noqa: F401
     roi_heads,  # noqa: F401
+    selfsup,  # noqa: F401
 )
