@@ -98,7 +98,7 @@ def surrogate_gradient(x: torch.Tensor, surrogate: str, alpha: float) -> torch.T
         return alpha * sig * (1 - sig)
     if surrogate == 'atan':
         z = x * (math.pi / 2 * alpha)
-        return (alpha / 2) / (1 + z * z)
+        return torch.reciprocal(1 + z * z) * (alpha / 2)  # in the C++ kernel's order of rounding
     raise ValueError(f'surrogate must be one of {LIF_SURROGATES}, got {surrogate!r}')
 
 

@@ -7,7 +7,7 @@
 //   fire      S = float(H >= v_threshold), v = S ? v_reset : H   (NaN: no spike, v stays NaN)
 //             soft reset (v_reset None): v = S ? H - v_threshold : H, and the membrane rests at 0
 //   backward  sigmoid: sig = 1 / (1 + exp(-(alpha * (H - v_threshold)))), sg = alpha * sig * (1 - sig)
-//             atan:    z = (H - v_threshold) * (pi / 2 * alpha), sg = (alpha / 2) / (1 + z * z)
+//             atan:    z = (H - v_threshold) * (pi / 2 * alpha), sg = (1 / (1 + z * z)) * (alpha / 2)
 //             reset = float(H < v_threshold) [+ (v_reset - H) * sg unless detach_reset]   (hard)
 //             reset = 1 [- v_threshold * sg unless detach_reset]                           (soft)
 //             dH = dS * sg + carry * reset, dX = dH * (1 / tau) (decay_input) or dH, carry = dH - dH * (1 / tau)
@@ -67,21 +67,21 @@ struct Params {
 // dS/dH at x = H - v_threshold (spikingjelly's Sigmoid and ATan surrogates)
 struct SurrogateGradient {
   SurrogateGradient(const std::string& name, double alpha)
-      : atan(name == "atan"), alpha(static_cast<float>(alpha)), half_alpha(static_cast<float>(alpha / 2)),
+      : is_atan(name == "atan"), alpha(static_cast<float>(alpha)), half_alpha(static_cast<float>(alpha / 2)),
         atan_scale(static_cast<float>(M_PI / 2 * alpha)) {
     TORCH_CHECK(name == "sigmoid" || name == "atan", "surrogate must be 'sigmoid' or 'atan', got '", name, "'");
   }
 
   Vec operator()(const Vec& x) const {
-    if (atan) {
+    if (is_atan) {
       const Vec z = x * atan_scale;
-      return half_alpha / (Vec(1.f) + z * z);
+      return (Vec(1.f) + z * z).reciprocal() * half_alpha;  // as torch's `scalar / tensor`
     }
     const Vec sig = (Vec(1.f) + (Vec(0.f) - alpha * x).exp()).reciprocal();
     return alpha * sig * (Vec(1.f) - sig);
   }
 
-  bool atan;
+  bool is_atan;
   Vec alpha, half_alpha, atan_scale;
 };
 
