@@ -15,7 +15,6 @@ from spikeformer_mm.energy import EnergyCounter
 from spikeformer_mm.models.backbones import MetaSpikeFormer
 from spikeformer_mm.ops import (
     MultiStepLIF,
-    RecomputableBatchNorm2d,
     SpikingJellyNeuron,
     SpikingNeuron,
     build_neuron,
@@ -136,22 +135,20 @@ def test_the_cpp_kernel_equals_the_pytorch_kernel_with_nan_and_infinities(v_rese
         torch.testing.assert_close(got.nan_to_num(-7), expected.nan_to_num(-7), rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.skipif(not cpp_kernels.enabled(), reason='C++ kernels turned off by the environment')
 @pytest.mark.parametrize('v_reset, surrogate_name', [(None, 'atan'), (0.0, 'atan'), (None, 'sigmoid')])
-def test_after_a_recomputable_batch_norm_the_options_keep_their_gradients(v_reset, surrogate_name):
-    """The neuron recomputes its input from the BatchNorm's (the backward kernel gets every option there too)."""
+def test_the_options_hold_when_the_input_is_recomputed_from_a_batch_norms(v_reset, surrogate_name):
+    """After a RecomputableBatchNorm2d the backward kernel gets the BatchNorm's input and ``scale``/``shift``: the
+    same gradient as on the BatchNorm's output, bit for bit in C++ and to float rounding in the PyTorch code."""
+    module = cpp_kernels.module('lif')
     torch.manual_seed(0)
-    x = torch.randn(T * 2, 6, 5, 5) * 2
-    grads = []
-    for bn_cls in (nn.BatchNorm2d, RecomputableBatchNorm2d):
-        torch.manual_seed(1)
-        bn = bn_cls(6).train()
-        lif = MultiStepLIF(v_reset=v_reset, surrogate=surrogate_name, detach_reset=False)
-        xi = x.clone().requires_grad_()
-        out = lif(bn(xi).view(T, 2, 6, 5, 5))
-        out.backward(torch.randn(out.shape, generator=torch.Generator().manual_seed(2)))
-        grads.append((out, xi.grad, bn.weight.grad))
-    for plain, recomputed in zip(*grads):
-        torch.testing.assert_close(recomputed, plain, rtol=1e-5, atol=1e-6)
+    B, C, HW = 3, 5, 37  # rows of 37 elements: channel boundaries inside vectors
+    x, grad = torch.randn(T, B, C, HW), torch.randn(T, B, C, HW)
+    scale, shift = torch.randn(C, 1), torch.randn(C, 1)
+    params = (2.0, 1.0, v_reset, True, False, 3.0, True, surrogate_name)
+    expected = module.lif_backward(grad, kernels.batch_norm_transform(x, scale, shift), None, None, *params)
+    assert torch.equal(module.lif_backward(grad, x, scale, shift, *params), expected)
+    torch.testing.assert_close(kernels.lif_backward(grad, x, scale, shift, *params), expected, rtol=1e-6, atol=1e-7)
 
 
 def test_the_compiled_kernel_serves_the_options():
