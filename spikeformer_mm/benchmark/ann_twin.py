@@ -11,7 +11,8 @@ def ann_twin(model: nn.Module) -> nn.Module:
 
     Nothing else changes: the layers, parameters, time axis (``[T, B, ...]`` tensors, T repeats of the input) and
     every tensor shape stay the same, so the twin measures what the spiking neurons cost against the cheapest
-    activation. Neurons have no parameters, so the parameter count is unchanged.
+    activation. A neuron's own parameters (e.g. a ``ParametricLIFNode``'s tau in a
+    :class:`~spikeformer_mm.ops.SpikingJellyNeuron`) go with it; no other parameter changes.
 
     Raises ``ValueError`` if ``model`` contains no spiking neuron.
     """
@@ -21,8 +22,8 @@ def ann_twin(model: nn.Module) -> nn.Module:
     names = [name for name, module in model.named_modules(remove_duplicate=False)
              if isinstance(module, SpikingNeuron)]
     if not names:
-        raise ValueError(f'{type(model).__name__} has no spiking neuron (a SpikingNeuron, e.g. MultiStepLIF or '
-                         'SFANeuron) to replace')
+        raise ValueError(f'{type(model).__name__} has no spiking neuron (a SpikingNeuron, e.g. '
+                         'MultiStepLIF, SFANeuron or SpikingJellyNeuron) to replace')
     for name in names:
         parent_name, _, child = name.rpartition('.')
         parent = model.get_submodule(parent_name)

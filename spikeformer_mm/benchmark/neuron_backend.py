@@ -3,7 +3,7 @@ import torch
 from spikingjelly.activation_based.functional import neuron_implementation
 from torch import nn
 
-from spikeformer_mm.ops import MultiStepLIF, SFANeuron, SpikingNeuron, cpp_kernels, kernels
+from spikeformer_mm.ops import MultiStepLIF, SFANeuron, SpikingJellyNeuron, SpikingNeuron, cpp_kernels, kernels
 from spikeformer_mm.ops.lif import select_implementation
 
 
@@ -26,6 +26,8 @@ def _kernel(cls: type, neurons: list, device: torch.device) -> str:
         return _cpu_or_fused_kernel('lif', kernels.lif_forward_kernel, device)
     if issubclass(cls, SFANeuron):
         return _cpu_or_fused_kernel('sfa', kernels.sfa_forward_kernel, device)
+    if issubclass(cls, SpikingJellyNeuron):  # the nodes' own multi-step forward
+        return 'spikingjelly ' + ', '.join(dict.fromkeys(type(m.node).__name__ for m in neurons))
     return 'its own forward'
 
 

@@ -7,6 +7,8 @@ from .sfa import SFANeuron, sfa
 from .spike_expansion import expand_to_spikes, spike_driven_forward
 from .spike_matmul import SpikeMatMul
 from .spike_storage import compact_spike_storage, mark_spikes
+from .spikingjelly_neuron import SpikingJellyNeuron
 
-__all__ = ['SpikingNeuron', 'MultiStepLIF', 'SFANeuron', 'sfa', 'expand_to_spikes', 'spike_driven_forward',
-           'build_neuron', 'SpikeMatMul', 'compact_spike_storage', 'mark_spikes', 'RecomputableBatchNorm2d']
+__all__ = ['SpikingNeuron', 'MultiStepLIF', 'SFANeuron', 'SpikingJellyNeuron', 'sfa', 'expand_to_spikes',
+           'spike_driven_forward', 'build_neuron', 'SpikeMatMul', 'compact_spike_storage', 'mark_spikes',
+           'RecomputableBatchNorm2d']

@@ -66,28 +66,57 @@ def membrane_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.promote_types(dtype, torch.float32)
 
 
-def _charge(v: torch.Tensor, x_t: torch.Tensor, tau: float, v_reset: float, decay_input: bool,
+LIF_SURROGATES = ('sigmoid', 'atan')  # the surrogate gradients the LIF kernels compute
+
+
+def resting_potential(v_reset: Optional[float]) -> float:
+    """Where the LIF membrane starts and what it leaks towards: ``v_reset``, or 0 with soft reset (``None``)."""
+    return 0.0 if v_reset is None else v_reset
+
+
+def _charge(v: torch.Tensor, x_t: torch.Tensor, tau: float, v_rest: float, decay_input: bool,
             exact_reciprocal: bool) -> torch.Tensor:
     """The charged membrane ``H[t]`` from the membrane ``v[t-1]`` and the input ``X[t]``."""
     if decay_input:
-        return v + _div(x_t - (v - v_reset), tau, exact_reciprocal)
-    return v - _div(v - v_reset, tau, exact_reciprocal) + x_t
+        return v + _div(x_t - (v - v_rest), tau, exact_reciprocal)
+    return v - _div(v - v_rest, tau, exact_reciprocal) + x_t
 
 
-def lif_forward(x: torch.Tensor, tau: float, v_threshold: float, v_reset: float, decay_input: bool,
+def _after_firing(h: torch.Tensor, fired: torch.Tensor, v_threshold: float, v_reset: Optional[float]):
+    """The membrane after a step: ``v_reset`` where it fired (hard reset), or ``H - v_threshold`` there (soft reset,
+    ``v_reset=None``); ``H`` elsewhere."""
+    if v_reset is None:
+        return torch.where(fired, h - v_threshold, h)
+    return torch.where(fired, v_reset, h)
+
+
+def surrogate_gradient(x: torch.Tensor, surrogate: str, alpha: float) -> torch.Tensor:
+    """``dS/dH`` at ``x = H - v_threshold``, as spikingjelly's surrogates of the same name define it:
+    ``'sigmoid'``: ``a*sig(a*x)*(1-sig(a*x))``; ``'atan'``: ``(a/2) / (1 + (pi/2*a*x)^2)``."""
+    if surrogate == 'sigmoid':
+        sig = torch.sigmoid(alpha * x)
+        return alpha * sig * (1 - sig)
+    if surrogate == 'atan':
+        z = x * (math.pi / 2 * alpha)
+        return torch.reciprocal(1 + z * z) * (alpha / 2)  # in the C++ kernel's order of rounding
+    raise ValueError(f'surrogate must be one of {LIF_SURROGATES}, got {surrogate!r}')
+
+
+def lif_forward(x: torch.Tensor, tau: float, v_threshold: float, v_reset: Optional[float], decay_input: bool,
                 with_levels: bool, tau_is_power_of_two: bool):
     """``x [T, ...]`` -> spikes ``[T, ...]`` (x's dtype) and the spikes as uint8 if ``with_levels`` (what autograd
-    keeps of them, see :mod:`.spike_storage`).
+    keeps of them, see :mod:`.spike_storage`). ``v_reset=None``: soft reset (subtract the threshold).
 
     The uint8 spikes are converted from the float ones: inductor vectorises that, not a bool -> uint8 cast.
     """
-    v = torch.full_like(x[0], v_reset, dtype=membrane_dtype(x.dtype))
+    v_rest = resting_potential(v_reset)
+    v = torch.full_like(x[0], v_rest, dtype=membrane_dtype(x.dtype))
     spikes = []
     for t in range(x.shape[0]):
-        h = _charge(v, x[t], tau, v_reset, decay_input, tau_is_power_of_two)
+        h = _charge(v, x[t], tau, v_rest, decay_input, tau_is_power_of_two)
         fired = h >= v_threshold
         spikes.append(fired.to(x.dtype))
-        v = torch.where(fired, v_reset, h)
+        v = _after_firing(h, fired, v_threshold, v_reset)
     spikes = torch.stack(spikes)
     return spikes, spikes.to(torch.uint8) if with_levels else None
 
@@ -102,32 +131,38 @@ def batch_norm_transform(x: torch.Tensor, scale: torch.Tensor, shift: torch.Tens
 
 
 def lif_backward(grad_spikes: torch.Tensor, x: torch.Tensor, scale: Optional[torch.Tensor],
-                 shift: Optional[torch.Tensor], tau: float, v_threshold: float, v_reset: float, decay_input: bool,
-                 detach_reset: bool, alpha: float, tau_is_power_of_two: bool) -> torch.Tensor:
-    """Gradient w.r.t. the input through time, with the sigmoid surrogate
-    ``dS/dH = a*sig(a(H-th))*(1-sig(a(H-th)))``.
+                 shift: Optional[torch.Tensor], tau: float, v_threshold: float, v_reset: Optional[float],
+                 decay_input: bool, detach_reset: bool, alpha: float, tau_is_power_of_two: bool,
+                 surrogate: str = 'sigmoid') -> torch.Tensor:
+    """Gradient w.r.t. the input through time, with the surrogate ``dS/dH`` of :func:`surrogate_gradient`.
 
+    The reset's gradient ``dv[t]/dH[t]``: hard reset ``1 - S`` (``+ (v_reset - H) * dS/dH`` unless
+    ``detach_reset``); soft reset (``v_reset=None``) ``1`` (``- v_threshold * dS/dH`` unless ``detach_reset``).
     The charged membrane ``H`` is recomputed from the input ``x`` by the forward pass's own arithmetic (the same
     spikes and resets): reading ``x`` costs what reading a saved ``H`` would, and the forward pass writes nothing
     but spikes. With ``scale``/``shift``, ``x`` is a BatchNorm's input and the neuron's input is
     ``x * scale + shift`` (:func:`batch_norm_transform`).
     """
-    v = torch.full_like(x[0], v_reset, dtype=membrane_dtype(x.dtype))
+    v_rest = resting_potential(v_reset)
+    v = torch.full_like(x[0], v_rest, dtype=membrane_dtype(x.dtype))
     charged = []
     for t in range(x.shape[0]):
         x_t = x[t] if scale is None else batch_norm_transform(x[t], scale, shift)
-        charged.append(_charge(v, x_t, tau, v_reset, decay_input, tau_is_power_of_two))
-        v = torch.where(charged[-1] >= v_threshold, v_reset, charged[-1])
+        charged.append(_charge(v, x_t, tau, v_rest, decay_input, tau_is_power_of_two))
+        v = _after_firing(charged[-1], charged[-1] >= v_threshold, v_threshold, v_reset)
     carry = torch.zeros_like(charged[0])
     grads = []
     for t in range(len(charged) - 1, -1, -1):
         h_t = charged[t]
-        sig = torch.sigmoid(alpha * (h_t - v_threshold))
-        surrogate = alpha * sig * (1 - sig)
-        reset_grad = (h_t < v_threshold).to(h_t.dtype)
-        if not detach_reset:
-            reset_grad = reset_grad + (v_reset - h_t) * surrogate
-        grad_h = grad_spikes[t] * surrogate + carry * reset_grad
+        spike_grad = surrogate_gradient(h_t - v_threshold, surrogate, alpha)
+        if v_reset is None:
+            grad_h = grad_spikes[t] * spike_grad + (
+                carry if detach_reset else carry * (1 - v_threshold * spike_grad))
+        else:
+            reset_grad = (h_t < v_threshold).to(h_t.dtype)
+            if not detach_reset:
+                reset_grad = reset_grad + (v_reset - h_t) * spike_grad
+            grad_h = grad_spikes[t] * spike_grad + carry * reset_grad
         grads.append(_div(grad_h, tau, tau_is_power_of_two) if decay_input else grad_h)
         carry = grad_h - _div(grad_h, tau, tau_is_power_of_two)
     grads.reverse()

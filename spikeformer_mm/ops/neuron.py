@@ -5,7 +5,8 @@ from torch import nn
 
 
 class SpikingNeuron(nn.Module):
-    """Base class of every spiking neuron; :class:`MultiStepLIF` and :class:`SFANeuron` derive from it.
+    """Base class of every spiking neuron; :class:`MultiStepLIF`, :class:`SFANeuron` and
+    :class:`SpikingJellyNeuron` derive from it.
 
     A subclass registered in ``spikeformer_mm.registry.MODELS`` builds from any block's ``neuron_cfg``
     (:func:`build_neuron`), and the energy counter (:class:`spikeformer_mm.energy.EnergyCounter`) and the ANN twin
@@ -22,7 +23,9 @@ class SpikingNeuron(nn.Module):
       write of the state per element and step. Default ``False``: stateless and elementwise, any input shape.
     * :meth:`ann_equivalent`: the module that takes its place in the ANN twin (``nn.ReLU()`` unless overridden).
 
-    Neurons have no parameters of their own, so replacing them leaves a model's parameters unchanged.
+    The project's own neurons have no parameters; a neuron may have some (a learnable time constant, e.g.
+    :class:`~spikeformer_mm.ops.SpikingJellyNeuron` with spikingjelly's ``ParametricLIFNode``), which then train and
+    are saved with the model and leave with the neuron in the ANN twin.
     """
 
     D: int = 1
