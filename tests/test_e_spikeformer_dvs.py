@@ -238,6 +238,26 @@ def test_configs_use_the_reference_neurons_and_the_classifier_is_spike_then_mean
     torch.testing.assert_close(logits, expected)
 
 
+def test_energy_counter_reads_the_integer_levels_per_step(one_thread):
+    from spikeformer_mm.energy import EnergyCounter, build_report
+    torch.manual_seed(0)
+    model = build('mmpretrain', tiny_config(GESTURE).model).eval()
+    with torch.no_grad(), EnergyCounter(model) as counter:
+        model(torch.rand(2, 4, 2, 32, 32) * 6, mode='tensor')
+    report = build_report(counter.state())
+    assert report['images'] == 2 and report['time_steps'] == 4
+    layers = {row['name']: row for row in report['layers']}
+    first = layers['backbone.stages.0.downsample.conv']
+    assert first['input'] == 'real' and first['mac_ops'] == first['macs'] * 4  # every frame differs
+    neurons = [row for row in report['neurons'] if row['type'] == 'IntegerIFNeuron']
+    assert len(neurons) == sum(isinstance(m, IntegerIFNeuron) for m in model.modules())
+    assert all(row['D'] == 4 and len(row['level_hist']) == 5 and len(row['firing_rate_per_step']) == 4
+               for row in neurons)
+    fed = layers['backbone.stages.0.blocks.0.sep_conv.pwconv1.conv']  # by levels 0..4 / 8: SOPs count levels
+    assert fed['input'] == 'integer' and fed['sops'] > 0
+    assert fed['sops'] == pytest.approx(fed['macs'] * 4 * fed['input_activation'])
+
+
 def test_a_training_step_on_written_gesture_files_with_the_config_s_augmentation(tmp_path, one_thread):
     torch.manual_seed(0)
     np.random.seed(0)
