@@ -23,20 +23,23 @@ def _fire(h: torch.Tensor, D: int, tie: str, window: str):
 def _integrate(x: torch.Tensor, D: int, norm: float, tie: str, window: str, stateful: bool, keep_window: bool):
     """``x [T, N]`` -> outputs ``levels / norm [T, N]``, uint8 levels ``[T, N]`` and, if ``keep_window``, the
     bool window masks ``[T, N]``."""
+    if not stateful:  # every step from rest: all steps at once
+        s, inside = _fire(x, D, tie, window)
+        levels = s.to(torch.uint8) if D <= MAX_STORED_D else None
+        return s / norm, levels, (inside if keep_window else None)
     out = torch.empty_like(x)
     levels = torch.empty(x.shape, dtype=torch.uint8, device=x.device) if D <= MAX_STORED_D else None
     windows = torch.empty(x.shape, dtype=torch.bool, device=x.device) if keep_window else None
     v = torch.zeros_like(x[0])
     for t in range(x.shape[0]):
-        h = v + x[t] if stateful else x[t]
+        h = v + x[t]
         s, inside = _fire(h, D, tie, window)
         out[t] = s / norm
         if levels is not None:
             levels[t] = s
         if keep_window:
             windows[t] = inside
-        if stateful:
-            v = h - s  # soft reset by the emitted level (threshold 1)
+        v = h - s  # soft reset by the emitted level (threshold 1)
     return out, levels, windows
 
 
@@ -61,6 +64,8 @@ class _IntegerIFFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out, grad_levels):
         windows, = ctx.saved_tensors
+        if not ctx.stateful:
+            return grad_out * windows.to(grad_out.dtype) / ctx.norm, None, None, None, None, None, None
         grad_x = torch.empty_like(grad_out)
         carry = None
         for t in range(grad_out.shape[0] - 1, -1, -1):
@@ -69,7 +74,7 @@ class _IntegerIFFunction(torch.autograd.Function):
             if carry is not None:
                 g = g + (carry if ctx.detach_reset else carry * (1 - inside))
             grad_x[t] = g
-            carry = g if ctx.stateful else None
+            carry = g
         return grad_x, None, None, None, None, None, None
 
 
