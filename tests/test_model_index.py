@@ -49,7 +49,7 @@ def test_classifier_metafiles_hold_exactly_the_classification_models():
             assert tasks <= {'Image Classification'}
         else:
             assert tasks and 'Image Classification' not in tasks, model['Name']
-    assert len(CLASSIFIERS) == 19
+    assert len(CLASSIFIERS) == 24
 
 
 def test_list_models_finds_the_classifier_configs():

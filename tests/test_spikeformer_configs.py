@@ -57,7 +57,8 @@ def test_cifar10_dvs_config_swaps_dataset_and_classes(monkeypatch):
     for loader, split in ((cfg.train_dataloader, 'train'), (cfg.test_dataloader, 'test')):
         assert loader.dataset.type == 'spikeformer_mm.CIFAR10DVSDataset'
         assert loader.dataset.data_root == '/datasets/cifar10-dvs' and loader.dataset.split == split
-    assert cfg.model.backbone.T == cfg.train_dataloader.dataset.pipeline[1].num_frames == 16
+    frames = next(t for t in cfg.train_dataloader.dataset.pipeline if t.type == 'spikeformer_mm.EventsToFrames')
+    assert cfg.model.backbone.T == frames.num_frames == 16
     head = build('mmpretrain', cfg.model).head
     assert head.fc.out_features == 10
 
@@ -75,8 +76,9 @@ def test_dvs_gesture_config_trains_and_evaluates_with_the_runner(tmp_path):
     cfg.model.backbone.update(arch=dict(embed_dims=32, depth=1, num_heads=4), T=4)
     cfg.model.head.in_channels = 32
     pipeline = copy.deepcopy(cfg.train_dataloader.dataset.pipeline)
-    pipeline[1].num_frames = 4
-    pipeline.insert(2, dict(type='spikeformer_mm.ResizeFrames', size=(32, 32)))
+    i = next(i for i, t in enumerate(pipeline) if t.type == 'spikeformer_mm.EventsToFrames')  # after augmentation
+    pipeline[i].num_frames = 4
+    pipeline.insert(i + 1, dict(type='spikeformer_mm.ResizeFrames', size=(32, 32)))
     for loader in (cfg.train_dataloader, cfg.val_dataloader, cfg.test_dataloader):
         loader.update(num_workers=0, batch_size=2)
         loader.dataset.update(data_root=str(data_root), pipeline=pipeline)

@@ -8,7 +8,18 @@ model = dict(data_preprocessor=dict(num_classes=10), head=dict(num_classes=10))
 
 dataset_type = 'spikeformer_mm.CIFAR10DVSDataset'
 data_root = '{{$CIFAR10_DVS_ROOT:data/CIFAR10-DVS}}'
-train_dataloader = dict(dataset=dict(type=dataset_type, data_root=data_root, split='train'))
+# The Gesture config's augmentation plus a horizontal flip (CIFAR10-DVS scenes are not chiral).
+train_pipeline = [
+    dict(type='spikeformer_mm.LoadEvents'),
+    dict(type='spikeformer_mm.RandomEventFlip', prob=0.5, direction='horizontal'),
+    dict(type='spikeformer_mm.EventDrop'),
+    dict(type='spikeformer_mm.RandomEventTranslate', max_shift=16),
+    dict(type='spikeformer_mm.RandomTimeCrop', ratio=(0.8, 1.0)),
+    dict(type='spikeformer_mm.EventsToFrames', num_frames=16, split_by='number'),
+    dict(type='PackInputs'),
+]
+train_dataloader = dict(dataset=dict(type=dataset_type, data_root=data_root, split='train',
+                                     pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(type=dataset_type, data_root=data_root, split='test'))
 test_dataloader = val_dataloader
 

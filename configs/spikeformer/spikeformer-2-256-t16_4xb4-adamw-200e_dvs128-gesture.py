@@ -17,6 +17,16 @@ model = dict(
 
 dataset_type = 'spikeformer_mm.DVS128GestureDataset'
 data_root = '{{$DVS_GESTURE_ROOT:data/DvsGesture}}'
+# Training augments the event stream before integrating it: EventDrop, a random shift and a random time crop (no
+# flip: a mirrored left-hand gesture is its right-hand class).
+train_pipeline = [
+    dict(type='spikeformer_mm.LoadEvents'),
+    dict(type='spikeformer_mm.EventDrop'),
+    dict(type='spikeformer_mm.RandomEventTranslate', max_shift=16),
+    dict(type='spikeformer_mm.RandomTimeCrop', ratio=(0.8, 1.0)),
+    dict(type='spikeformer_mm.EventsToFrames', num_frames=num_frames, split_by='number'),
+    dict(type='PackInputs'),
+]
 pipeline = [
     dict(type='spikeformer_mm.LoadEvents'),
     dict(type='spikeformer_mm.EventsToFrames', num_frames=num_frames, split_by='number'),
@@ -25,7 +35,7 @@ pipeline = [
 train_dataloader = dict(
     batch_size=4,
     num_workers=4,
-    dataset=dict(type=dataset_type, data_root=data_root, split='train', pipeline=pipeline),
+    dataset=dict(type=dataset_type, data_root=data_root, split='train', pipeline=train_pipeline),
     sampler=dict(type='DefaultSampler', shuffle=True))
 val_dataloader = dict(
     batch_size=4,
