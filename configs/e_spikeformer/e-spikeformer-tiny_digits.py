@@ -10,5 +10,5 @@ _base_ = '../meta_spikeformer/meta-spikeformer-tiny_digits.py'
 
 model = dict(
     backbone=dict(type='spikeformer_mm.ESpikeFormer', neuron_cfg=dict(_delete_=True, type='SFANeuron', D=4),
-                  arch=dict(num_heads=8)),  # the base's LIF threshold and single head are V2-specific
+                  arch=dict(num_heads=8, attn_scale_factor=32)),  # the base's threshold and 1 head are V2-specific
     head=dict(neuron_cfg=dict(_delete_=True, type='SFANeuron', D=4, norm=1)))

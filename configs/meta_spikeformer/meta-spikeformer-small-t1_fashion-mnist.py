@@ -8,7 +8,7 @@
 # heads does not train at this size).
 _base_ = [
     '../_base_/datasets/fashion-mnist_bs128.py',
-    '../_base_/schedules/fashion-mnist_adamw-3e.py',
+    '../_base_/schedules/fashion-mnist_adamw-2e.py',
 ]
 
 neuron = dict(type='MultiStepLIF', v_threshold=0.25)

@@ -5,7 +5,7 @@
 # Results and cost: docs/benchmarks.md (Fashion-MNIST).
 _base_ = [
     '../_base_/datasets/fashion-mnist_bs128.py',
-    '../_base_/schedules/fashion-mnist_adamw-3e.py',
+    '../_base_/schedules/fashion-mnist_adamw-2e.py',
 ]
 
 model = dict(

@@ -30,7 +30,10 @@ val_dataloader = dict(
     batch_size=500,
     num_workers=2,
     persistent_workers=True,
-    dataset=dict(type=dataset_type, data_root=data_root, split='test', download=False, pipeline=test_pipeline),
+    # mmpretrain 1.2's MNIST datasets read the test files only with test_mode=True (split='test' alone loads
+    # the 60,000 training images)
+    dataset=dict(type=dataset_type, data_root=data_root, split='test', test_mode=True, download=False,
+                 pipeline=test_pipeline),
     sampler=dict(type='DefaultSampler', shuffle=False))
 val_evaluator = dict(type='Accuracy', topk=(1,))
 test_dataloader = val_dataloader

@@ -93,10 +93,11 @@ class EfficientSpikeAttention(nn.Module):
     """
     spike_driven = False
 
-    def __init__(self, channels: int, num_heads: int, neuron_cfg: dict, value_ratio: int = 4):
+    def __init__(self, channels: int, num_heads: int, neuron_cfg: dict, value_ratio: int = 4,
+                 scale_factor: float = 1.0):
         super().__init__()
         self.num_heads = num_heads
-        self.scale = 2 * (channels // num_heads) ** -0.5
+        self.scale = scale_factor * 2 * (channels // num_heads) ** -0.5
         self.q_conv = SpikeConvBN(channels, channels, 1, neuron_cfg=neuron_cfg)
         self.k_conv = SpikeConvBN(channels, channels, 1, neuron_cfg=neuron_cfg)
         self.v_conv = SpikeConvBN(channels, channels * value_ratio, 1, neuron_cfg=neuron_cfg)
@@ -136,10 +137,10 @@ class SpikeTransformerBlock(nn.Module):
     """
 
     def __init__(self, channels: int, num_heads: int, mlp_ratio: float, neuron_cfg: dict,
-                 drop_path: float = 0.0):
+                 drop_path: float = 0.0, attn_scale_factor: float = 1.0):
         super().__init__()
         self.sep_conv = SpikeSepConv(channels, 3, neuron_cfg)
-        self.attn = EfficientSpikeAttention(channels, num_heads, neuron_cfg)
+        self.attn = EfficientSpikeAttention(channels, num_heads, neuron_cfg, scale_factor=attn_scale_factor)
         self.mlp = SpikeMLP(channels, neuron_cfg, mlp_ratio)
         self.drop_path = TimeDropPath(drop_path)
 
@@ -156,8 +157,12 @@ class ESpikeFormer(SpikeDrivenMixin, BaseSpikingBackbone):
     Args:
         arch: ``'2.7M'``, ``'5.1M'``, ``'10M'``, ``'19M'`` (the reference's
             ``Efficient_Spiking_Transformer_t/s/m/l``), or a dict with ``embed_dims`` (4 widths) and optionally
-            ``depths`` (5 entries), ``num_heads``, ``mlp_ratio``; missing keys take the defaults
-            ((1, 1, 2, 6, 2), 8 heads, MLP ratio 4).
+            ``depths`` (5 entries), ``num_heads``, ``mlp_ratio``, ``attn_scale_factor``; missing keys take the
+            defaults ((1, 1, 2, 6, 2), 8 heads, MLP ratio 4, factor 1). ``attn_scale_factor`` multiplies the
+            attention's scale ``2 / sqrt(d)``. ``(Q K^T) V`` sums over the N tokens, so the attention neuron
+            needs ImageNet's N = 196 to fire; at 32 x 32 inputs (N = 4) it stays silent with factor 1, the BN
+            after it sees a constant input and amplifies its gradient by ``1 / sqrt(eps)``, and training stalls
+            (configs/e_spikeformer/e-spikeformer-tiny_digits.py). Small-image configs raise it.
         T: time steps (the image is repeated T times); the reference runs T = 1.
         neuron_cfg: the neuron; default ``dict(type='SFANeuron', D=4)``. ``D`` is the integer ceiling and the
             number of virtual time steps of spike-driven inference.
@@ -178,7 +183,7 @@ class ESpikeFormer(SpikeDrivenMixin, BaseSpikingBackbone):
     Shapes: ``[B, in_channels, H, W]`` (H, W multiples of 16) -> tuple of ``[B, C_i, H / s_i, W / s_i]``, or
     ``[T, B, C_i, H / s_i, W / s_i]`` with ``keep_time=True``. Outputs are pre-spike membrane maps.
     """
-    arch_defaults = dict(depths=(1, 1, 2, 6, 2), num_heads=8, mlp_ratio=4.0)
+    arch_defaults = dict(depths=(1, 1, 2, 6, 2), num_heads=8, mlp_ratio=4.0, attn_scale_factor=1.0)
     arch_settings = {
         '2.7M': dict(embed_dims=(24, 48, 96, 128)),
         '5.1M': dict(embed_dims=(32, 64, 128, 192)),
@@ -196,10 +201,11 @@ class ESpikeFormer(SpikeDrivenMixin, BaseSpikingBackbone):
         arch = self.parse_arch(arch, num_widths=4)
         self.embed_dims = arch['embed_dims']
         neuron_cfg = copy.deepcopy(SFA if neuron_cfg is None else neuron_cfg)
-        heads, ratio = arch['num_heads'], arch['mlp_ratio']
+        heads, ratio, factor = arch['num_heads'], arch['mlp_ratio'], arch['attn_scale_factor']
         self._build_metaformer_stages(
             self.embed_dims, arch['depths'], neuron_cfg, drop_path_rate,
             conv_block=lambda channels, dp: SpikeConvBlock(channels, neuron_cfg, dp),
-            transformer_block=lambda channels, dp: SpikeTransformerBlock(channels, heads, ratio, neuron_cfg, dp))
+            transformer_block=lambda channels, dp: SpikeTransformerBlock(channels, heads, ratio, neuron_cfg, dp,
+                                                                         attn_scale_factor=factor))
         self.spike_driven = spike_driven
         self._freeze_stages()

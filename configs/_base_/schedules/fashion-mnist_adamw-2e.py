@@ -1,8 +1,8 @@
-# AdamW with a cosine decay over 3 epochs of Fashion-MNIST, one warm-up epoch, as a small-data version of the
+# AdamW with a cosine decay over 2 epochs of Fashion-MNIST, one warm-up epoch, as a small-data version of the
 # references' AdamW/LAMB + cosine recipes (weight decay 0.05, no decay on norms and biases), on mmpretrain's runtime.
 _base_ = 'mmpretrain::_base_/default_runtime.py'
 
-max_epochs = 3
+max_epochs = 2
 optim_wrapper = dict(
     optimizer=dict(type='AdamW', lr=2e-3, weight_decay=0.05),
     paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0))
