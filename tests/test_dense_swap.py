@@ -1,5 +1,5 @@
-"""The backbone-swap configs (configs/swap/) build and train one step; the dense configs fail clearly under the
-stock tools when a checkpoint they start from is missing; mmseg's ``pretrained`` reaches the backbone safely.
+"""The backbone-swap configs (projects/backbone_swap/configs/) build and train one step; the dense configs fail
+clearly under the stock tools when a checkpoint they start from is missing.
 
 Each swap config is the stock mmdet / mmseg / mmpretrain config with Meta-SpikeFormer as its backbone. The tests
 shrink the widths (the strides stay the config's), point the data at tests/data and run one training step the way
@@ -25,7 +25,7 @@ import spikeformer_mm  # noqa: F401
 pytestmark = pytest.mark.usefixtures('one_thread')
 
 REPO = Path(__file__).resolve().parents[1]
-SWAP = REPO / 'configs' / 'swap'
+SWAP = REPO / 'projects' / 'backbone_swap' / 'configs'
 WIDTHS = [16, 32, 64, 96]  # outputs 1-4 of the tiny backbone
 SWAP_CONFIGS = {
     'mask-rcnn_meta-spikeformer-15m_fpn_1x_coco.py': {'loss_rpn_cls', 'loss_rpn_bbox', 'loss_cls', 'loss_bbox',
@@ -113,7 +113,18 @@ def test_readme_holds_the_swap_configs():
         text = (SWAP / name).read_text()
         body = text[text.index('_base_ ='):]
         assert body in readme, name
-        assert f'configs/swap/{name}' in readme, name
+        assert f'backbone_swap/configs/{name}' in readme, name
+
+
+@pytest.mark.parametrize('config', [  # each inherits the hook from the 15M T=4 config of its family
+    'configs/mask_rcnn/mask-rcnn_meta-spikeformer-55m-t4_spike-fpn_5e_coco.py',
+    'configs/fpn/spike-fpn_meta-spikeformer-55m-t4_4xb4-160k_ade20k-512x512.py',
+])
+def test_every_fine_tuning_config_checks_its_load_from(config):
+    cfg = Config.fromfile(REPO / config)
+    assert re.fullmatch(r'work_dirs/[^/]+/(epoch|iter)_\d+\.pth', cfg.load_from)
+    assert list((REPO / 'configs').glob(f'**/{cfg.load_from.split("/")[1]}.py')), 'the run it loads has a config'
+    assert any(hook['type'] == 'spikeformer_mm.LoadFromCheckHook' for hook in cfg.custom_hooks)
 
 
 def stock_tool(package, monkeypatch, *args):
@@ -161,14 +172,3 @@ def test_stock_mmseg_train_names_the_t1_run_for_a_missing_load_from(fresh_dir, d
     assert ('python tools/train.py configs/fpn/spike-fpn_meta-spikeformer-15m_4xb4-160k_ade20k-512x512.py first'
             in message)
     assert '--cfg-options load_from=None' in message
-
-
-@pytest.mark.parametrize('config', [  # each inherits the hook from the 15M T=4 config of its family
-    'configs/mask_rcnn/mask-rcnn_meta-spikeformer-55m-t4_spike-fpn_5e_coco.py',
-    'configs/fpn/spike-fpn_meta-spikeformer-55m-t4_4xb4-160k_ade20k-512x512.py',
-])
-def test_every_fine_tuning_config_checks_its_load_from(config):
-    cfg = Config.fromfile(REPO / config)
-    assert re.fullmatch(r'work_dirs/[^/]+/(epoch|iter)_\d+\.pth', cfg.load_from)
-    assert list((REPO / 'configs').glob(f'**/{cfg.load_from.split("/")[1]}.py')), 'the run it loads has a config'
-    assert any(hook['type'] == 'spikeformer_mm.LoadFromCheckHook' for hook in cfg.custom_hooks)
