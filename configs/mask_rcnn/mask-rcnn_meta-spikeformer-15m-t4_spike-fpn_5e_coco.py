@@ -6,6 +6,7 @@
 _base_ = './mask-rcnn_meta-spikeformer-15m_spike-fpn_1x_coco.py'
 
 load_from = 'work_dirs/mask-rcnn_meta-spikeformer-15m_spike-fpn_1x_coco/epoch_12.pth'
+custom_hooks = [dict(type='spikeformer_mm.LoadFromCheckHook')]  # a missing load_from: says which run makes it
 model = dict(backbone=dict(T=4, init_cfg=None))
 train_cfg = dict(max_epochs=5)
 optim_wrapper = dict(optimizer=dict(lr=2.5e-5))

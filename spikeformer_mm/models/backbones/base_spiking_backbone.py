@@ -13,7 +13,11 @@ mapping ``[T, B, C, H, W]`` to ``[T, B, C', H', W']``), one per candidate output
 * ``frozen_stages`` (stages ``0..frozen_stages`` get ``requires_grad=False`` and stay in eval mode) and
   ``norm_eval`` (every BatchNorm stays in eval mode), both re-applied by ``train()``;
 * ``with_cp``: activation checkpointing of every downsampling layer and block while training (spikingjelly's
-  ``memopt.checkpoint_module``: recomputed in the backward pass, BatchNorm statistics updated once).
+  ``memopt.checkpoint_module``: recomputed in the backward pass, BatchNorm statistics updated once);
+* ``out_strides`` beside ``out_channels``, and a check at the first forward pass that the detector or segmentor
+  holding the backbone declares those strides (:mod:`spikeformer_mm.models.stride_check`);
+* mmseg's ``pretrained`` argument, and an error naming the command that makes a missing ``Pretrained`` checkpoint
+  (:mod:`.pretrained`).
 """
 from typing import Callable, Optional, Sequence, Tuple, Union
 
@@ -27,6 +31,8 @@ from spikeformer_mm.ops import compact_spike_storage
 from spikeformer_mm.ops.batch_norm import counting_frames, forget_bn_source
 
 from ..layers import SpikeConvBN
+from ..stride_check import watch_feature_strides
+from .pretrained import check_pretrained_files, init_cfg_with_pretrained
 
 
 def repeat_frames(x: torch.Tensor, T: int) -> torch.Tensor:
@@ -91,20 +97,34 @@ class BaseSpikingBackbone(BaseModule):
             inputs are kept, everything inside is recomputed in the backward pass (about one more forward pass
             of compute for much less activation memory, e.g. for T = 4 fine-tuning). Outputs, gradients and
             BatchNorm running statistics are the same as without it.
-        init_cfg: mmengine initialisation config, e.g. ``dict(type='Pretrained', checkpoint=...)``.
+        init_cfg: mmengine initialisation config, e.g. ``dict(type='Pretrained', checkpoint=...)``. A missing
+            local checkpoint is an error at ``init_weights`` that says how to make it.
+        pretrained: what mmseg's segmentors pass from ``model.pretrained``: a checkpoint path becomes
+            ``init_cfg`` (deprecated, as in mmseg's backbones); a model-zoo name (``'open-mmlab://...'``, a
+            ResNet) is an error telling to set ``model.pretrained=None``.
 
-    Class attributes a subclass sets: ``num_stages`` (number of candidate outputs) and ``size_divisor`` (the
-    total stride: H and W of the input must be multiples of it).
+    Attributes: ``out_channels`` and ``out_strides``, one int per ``out_indices`` entry.
+
+    Class attributes a subclass sets: ``num_stages`` (number of candidate outputs), ``stage_strides`` (the stride
+    of each candidate output; default the MetaFormer layout's 2, 4, 8, 16, 16), ``size_divisor`` (the total
+    stride: H and W of the input must be multiples of it) and ``converter_family`` (the family of
+    ``tools/model_converters/biclab_to_mm.py`` that converts released weights, if any).
     """
     num_stages = 5
+    stage_strides: Tuple[int, ...] = (2, 4, 8, 16, 16)
     size_divisor = 16
+    converter_family: Optional[str] = None
     arch_settings: dict = {}
     arch_defaults: dict = {}
 
     def __init__(self, T: int = 1, in_channels: int = 3, out_indices: Union[int, Sequence[int]] = -1,
                  keep_time: bool = False, frozen_stages: int = -1, norm_eval: bool = False,
-                 with_cp: bool = False, init_cfg: Optional[Union[dict, list]] = None):
-        super().__init__(init_cfg=init_cfg)
+                 with_cp: bool = False, init_cfg: Optional[Union[dict, list]] = None,
+                 pretrained: Optional[str] = None):
+        super().__init__(init_cfg=init_cfg_with_pretrained(type(self).__name__, pretrained, init_cfg))
+        if len(self.stage_strides) != self.num_stages:
+            raise TypeError(f'{type(self).__name__}.stage_strides {self.stage_strides} must give the stride of '
+                            f'each of its {self.num_stages} candidate outputs')
         if not isinstance(T, int) or T < 1:
             raise ValueError(f'T (time steps) must be an integer >= 1, got {T!r}')
         if not -1 <= frozen_stages < self.num_stages:
@@ -112,10 +132,18 @@ class BaseSpikingBackbone(BaseModule):
         self.T = T
         self.in_channels = in_channels
         self.out_indices = self._normalize_out_indices(out_indices)
+        self.out_strides = tuple(self.stage_strides[i] for i in self.out_indices)
         self.keep_time = keep_time
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
         self.with_cp = with_cp
+        watch_feature_strides(self)
+
+    def init_weights(self) -> None:
+        """mmengine's initialisation (``init_cfg``), after checking that a ``Pretrained`` checkpoint exists."""
+        if not self.is_init:
+            check_pretrained_files(self, self.converter_family)
+        super().init_weights()
 
     @classmethod
     def resolve_arch(cls, arch: Union[str, dict]) -> dict:

@@ -172,7 +172,8 @@ class ESpikeFormer(SpikeDrivenMixin, BaseSpikingBackbone):
             applies it; here it is applied).
         spike_driven: run every SFA activation as ``D`` binary planes through the next synaptic layer
             (conv or attention product); also settable on a built model (``backbone.spike_driven = True``).
-        in_channels, keep_time, frozen_stages, norm_eval, with_cp, init_cfg: see :class:`BaseSpikingBackbone`.
+        in_channels, keep_time, frozen_stages, norm_eval, with_cp, init_cfg, pretrained: see
+            :class:`BaseSpikingBackbone`.
 
     Differences from the reference: drop path is applied (the reference builds ``DropPath`` and never calls it);
     the dense-task backbones use this class as it is, whereas the reference's mmseg backbone
@@ -183,6 +184,7 @@ class ESpikeFormer(SpikeDrivenMixin, BaseSpikingBackbone):
     Shapes: ``[B, in_channels, H, W]`` (H, W multiples of 16) -> tuple of ``[B, C_i, H / s_i, W / s_i]``, or
     ``[T, B, C_i, H / s_i, W / s_i]`` with ``keep_time=True``. Outputs are pre-spike membrane maps.
     """
+    converter_family = 'v3'
     arch_defaults = dict(depths=(1, 1, 2, 6, 2), num_heads=8, mlp_ratio=4.0, attn_scale_factor=1.0)
     arch_settings = {
         '2.7M': dict(embed_dims=(24, 48, 96, 128)),
@@ -195,9 +197,11 @@ class ESpikeFormer(SpikeDrivenMixin, BaseSpikingBackbone):
                  neuron_cfg: Optional[dict] = None, out_indices: Union[int, Sequence[int]] = -1,
                  keep_time: bool = False, drop_path_rate: float = 0.0, frozen_stages: int = -1,
                  norm_eval: bool = False, with_cp: bool = False, spike_driven: bool = False,
-                 init_cfg: Optional[Union[dict, list]] = None):
+                 init_cfg: Optional[Union[dict, list]] = None,
+                 pretrained: Optional[str] = None):
         super().__init__(T=T, in_channels=in_channels, out_indices=out_indices, keep_time=keep_time,
-                         frozen_stages=frozen_stages, norm_eval=norm_eval, with_cp=with_cp, init_cfg=init_cfg)
+                         frozen_stages=frozen_stages, norm_eval=norm_eval, with_cp=with_cp, init_cfg=init_cfg,
+                         pretrained=pretrained)
         arch = self.parse_arch(arch, num_widths=4)
         self.embed_dims = arch['embed_dims']
         neuron_cfg = copy.deepcopy(SFA if neuron_cfg is None else neuron_cfg)

@@ -189,7 +189,8 @@ class ESpikeFormerLarge(SpikeDrivenMixin, BaseSpikingBackbone):
         spike_driven: run SFA activations as ``D`` binary planes through the next synaptic layer; also settable
             on a built model. Each ``SpikeRepConv`` (two 1x1 convs with no spike between) is then folded into one
             conv, so that every synaptic layer sees spikes; this needs eval mode.
-        in_channels, keep_time, frozen_stages, norm_eval, with_cp, init_cfg: see :class:`BaseSpikingBackbone`.
+        in_channels, keep_time, frozen_stages, norm_eval, with_cp, init_cfg, pretrained: see
+            :class:`BaseSpikingBackbone`.
 
     The default neuron is the reference's own (``spikformer.py``, ``Multispike``): round half up, gradient
     window ``0 < x < D`` (``SFA_LARGE``). Differences from the reference: the 83M block's forward takes B, C, N
@@ -200,6 +201,8 @@ class ESpikeFormerLarge(SpikeDrivenMixin, BaseSpikingBackbone):
     ``[T, B, C_i, H / s_i, W / s_i]`` with ``keep_time=True``.
     """
     num_stages = 4
+    converter_family = 'v3-large'
+    stage_strides = (2, 4, 8, 16)
     arch_defaults = dict(depths=(1, 1, 2, 12), num_heads=8, mlp_ratio=4.0, rep_conv=False)
     arch_settings = {
         '83M': dict(embed_dims=(128, 256, 512), rep_conv=True),
@@ -210,9 +213,11 @@ class ESpikeFormerLarge(SpikeDrivenMixin, BaseSpikingBackbone):
                  neuron_cfg: Optional[dict] = None, out_indices: Union[int, Sequence[int]] = -1,
                  keep_time: bool = False, layer_scale_init_value: float = 1e-6, drop_path_rate: float = 0.0,
                  frozen_stages: int = -1, norm_eval: bool = False, with_cp: bool = False, spike_driven: bool = False,
-                 init_cfg: Optional[Union[dict, list]] = None):
+                 init_cfg: Optional[Union[dict, list]] = None,
+                 pretrained: Optional[str] = None):
         super().__init__(T=T, in_channels=in_channels, out_indices=out_indices, keep_time=keep_time,
-                         frozen_stages=frozen_stages, norm_eval=norm_eval, with_cp=with_cp, init_cfg=init_cfg)
+                         frozen_stages=frozen_stages, norm_eval=norm_eval, with_cp=with_cp, init_cfg=init_cfg,
+                         pretrained=pretrained)
         arch = self.parse_arch(arch, num_widths=3)
         self.embed_dims = arch['embed_dims']
         neuron_cfg = copy.deepcopy(SFA_LARGE if neuron_cfg is None else neuron_cfg)

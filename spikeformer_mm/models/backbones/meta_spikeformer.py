@@ -205,11 +205,13 @@ class MetaSpikeFormer(BaseSpikingBackbone):
         out_indices: stage outputs to return, from (0) s2 after the first conv block, (1-4) stages 1-4 at strides
             4, 8, 16, 16. Default ``-1`` (stage 4).
         drop_path_rate: stochastic depth, linear over the 12 blocks (0 in the reference, which ignores it).
-        in_channels, keep_time, frozen_stages, norm_eval, with_cp, init_cfg: see :class:`BaseSpikingBackbone`.
+        in_channels, keep_time, frozen_stages, norm_eval, with_cp, init_cfg, pretrained: see
+            :class:`BaseSpikingBackbone`.
 
     Shapes: ``[B, in_channels, H, W]`` (H, W multiples of 16) -> tuple of ``[B, C_i, H / s_i, W / s_i]``, or
     ``[T, B, C_i, H / s_i, W / s_i]`` with ``keep_time=True``. Outputs are pre-spike membrane maps.
     """
+    converter_family = 'v2'
     arch_defaults = dict(depths=(1, 1, 2, 6, 2), num_heads=8, mlp_ratio=4.0)
     arch_settings = {
         '15M': dict(embed_dims=(64, 128, 256, 360)),
@@ -221,9 +223,11 @@ class MetaSpikeFormer(BaseSpikingBackbone):
     def __init__(self, arch: Union[str, dict] = '55M', T: int = 1, in_channels: int = 3,
                  neuron_cfg: Optional[dict] = None, out_indices: Union[int, Sequence[int]] = -1,
                  keep_time: bool = False, drop_path_rate: float = 0.0, frozen_stages: int = -1,
-                 norm_eval: bool = False, with_cp: bool = False, init_cfg: Optional[Union[dict, list]] = None):
+                 norm_eval: bool = False, with_cp: bool = False, init_cfg: Optional[Union[dict, list]] = None,
+                 pretrained: Optional[str] = None):
         super().__init__(T=T, in_channels=in_channels, out_indices=out_indices, keep_time=keep_time,
-                         frozen_stages=frozen_stages, norm_eval=norm_eval, with_cp=with_cp, init_cfg=init_cfg)
+                         frozen_stages=frozen_stages, norm_eval=norm_eval, with_cp=with_cp, init_cfg=init_cfg,
+                         pretrained=pretrained)
         arch = self.parse_arch(arch, num_widths=4)
         self.embed_dims = arch['embed_dims']
         neuron_cfg = copy.deepcopy(V2_LIF if neuron_cfg is None else neuron_cfg)

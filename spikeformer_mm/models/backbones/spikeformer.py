@@ -175,12 +175,14 @@ class Spikeformer(BaseSpikingBackbone):
         out_indices: outputs among (0-3) the tokenizer stages at strides 2, 4, 8, 16 and (4) the encoder at
             stride 16. Default ``-1`` (the encoder).
         drop_path_rate: stochastic depth, linear over the encoder blocks.
-        keep_time, frozen_stages, norm_eval, with_cp, init_cfg: see :class:`BaseSpikingBackbone`.
+        keep_time, frozen_stages, norm_eval, with_cp, init_cfg, pretrained: see
+            :class:`BaseSpikingBackbone`.
 
     Shapes: ``[B, in_channels, H, W]`` or ``[B, T, in_channels, H, W]`` (H, W multiples of 16) -> tuple of
     ``[B, C_i, H / s_i, W / s_i]``, or ``[T, B, C_i, H / s_i, W / s_i]`` with ``keep_time=True``. Outputs are
     pre-spike membrane maps.
     """
+    stage_strides = (2, 4, 8, 16, 16)
     arch_defaults = dict(depth=4, num_heads=8, mlp_ratio=4.0)
     arch_settings = {
         '2-256': dict(embed_dims=256, depth=2),
@@ -192,9 +194,11 @@ class Spikeformer(BaseSpikingBackbone):
                  neuron_cfg: Optional[dict] = None, attn_mode: str = 'spatiotemporal',
                  out_indices: Union[int, Sequence[int]] = -1, keep_time: bool = False,
                  drop_path_rate: float = 0.0, frozen_stages: int = -1, norm_eval: bool = False, with_cp: bool = False,
-                 init_cfg: Optional[Union[dict, list]] = None):
+                 init_cfg: Optional[Union[dict, list]] = None,
+                 pretrained: Optional[str] = None):
         super().__init__(T=T, in_channels=in_channels, out_indices=out_indices, keep_time=keep_time,
-                         frozen_stages=frozen_stages, norm_eval=norm_eval, with_cp=with_cp, init_cfg=init_cfg)
+                         frozen_stages=frozen_stages, norm_eval=norm_eval, with_cp=with_cp, init_cfg=init_cfg,
+                         pretrained=pretrained)
         arch = self._parse_arch(arch)
         neuron_cfg = copy.deepcopy(LIF if neuron_cfg is None else neuron_cfg)
         C = self.embed_dims = arch['embed_dims']

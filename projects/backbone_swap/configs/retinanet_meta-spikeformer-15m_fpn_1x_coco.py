@@ -1,0 +1,16 @@
+# Swap: mmdet's stock RetinaNet (ResNet-50, FPN, 1x) with Meta-SpikeFormer 15M as its backbone; nothing else
+# changes but the strides and widths the swap implies (docs/architecture.md, "Feature strides in dense models").
+# Backbone outputs 1-4: channels 64, 128, 256, 360 at strides 4, 8, 16, 16. The FPN starts at the second input
+# (start_level=1) and adds two stride-2 convs: levels at strides 8, 16, 16, 32, 64.
+_base_ = 'mmdet::retinanet/retinanet_r50_fpn_1x_coco.py'
+
+model = dict(
+    backbone=dict(
+        _delete_=True,
+        type='spikeformer_mm.MetaSpikeFormer',
+        arch='15M',
+        T=1,
+        out_indices=(1, 2, 3, 4),
+        init_cfg=dict(type='Pretrained', checkpoint='checkpoints/meta-spikeformer-15m_in1k_backbone.pth')),
+    neck=dict(in_channels=[64, 128, 256, 360]),
+    bbox_head=dict(anchor_generator=dict(strides=[8, 16, 16, 32, 64], base_sizes=[8, 16, 32, 64, 128])))
