@@ -1,7 +1,7 @@
 """Firing-rate maps of a spiking backbone over one image: a PNG with one heatmap per stage.
 
-    python demo/firing_map_demo.py demo/demo.jpg configs/e_spikeformer/e-spikeformer-19m_8xb256-lamb-200e_in1k.py \
-        --checkpoint CKPT --out-file firing.png
+    python demo/firing_map_demo.py tests/data/imagenet_samples/n01440764_tench.JPEG \
+        configs/e_spikeformer/e-spikeformer-19m_8xb256-lamb-200e_in1k.py --checkpoint CKPT --out-file firing.png
 
 Works with any config of this project (classification, detection, segmentation): it runs the model's backbone.
 Each panel is a stage's mean firing rate per position (spikes per time step over the neuron's maximum; blue 0 =

@@ -1,9 +1,10 @@
 """Classify one image with a spiking classifier through mmpretrain's ImageClassificationInferencer
 (the command line of mmpretrain's demo/image_demo.py).
 
-    python demo/image_demo_cls.py demo/demo.JPEG configs/e_spikeformer/e-spikeformer-19m_8xb256-lamb-200e_in1k.py \
-        --checkpoint CKPT
-    python demo/image_demo_cls.py demo/demo.JPEG e-spikeformer-19m_8xb256-lamb-200e_in1k --checkpoint CKPT
+    python demo/image_demo_cls.py tests/data/imagenet_samples/n01440764_tench.JPEG \
+        configs/e_spikeformer/e-spikeformer-19m_8xb256-lamb-200e_in1k.py --checkpoint CKPT
+    python demo/image_demo_cls.py tests/data/imagenet_samples/n01440764_tench.JPEG \
+        e-spikeformer-19m_8xb256-lamb-200e_in1k --checkpoint CKPT
 
 ``model`` is a config file or a model name of this project's model index (``mmpretrain.list_models('*spikeformer*')``).
 """

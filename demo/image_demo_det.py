@@ -1,7 +1,7 @@
 """Detect objects in images with a spiking detector through mmdet's DetInferencer
 (the command line of mmdet's demo/image_demo.py).
 
-    python demo/image_demo_det.py demo/demo.jpg \
+    python demo/image_demo_det.py tests/data/coco_mini/val2017/000000039769.png \
         configs/mask_rcnn/mask-rcnn_e-spikeformer-19m_spike-fpn_1x_coco.py --weights CKPT --out-dir outputs
 
 Writes ``OUT_DIR/vis/<image>`` (boxes and masks drawn on the image) and ``OUT_DIR/preds/<image>.json`` (labels,

@@ -1,7 +1,7 @@
 """Segment an image with a spiking segmentor through mmseg's MMSegInferencer
 (the command line of mmseg's demo/image_demo_with_inferencer.py).
 
-    python demo/image_demo_seg.py demo/demo.jpg \
+    python demo/image_demo_seg.py tests/data/coco_mini/val2017/000000039769.png \
         configs/fpn/spike-fpn_e-spikeformer-19m_4xb4-160k_ade20k-512x512.py --checkpoint CKPT --out-dir outputs
 
 Writes ``OUT_DIR/vis/<image>`` (the classes' colours blended over the image) and ``OUT_DIR/pred/<image>.png``

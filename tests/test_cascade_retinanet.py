@@ -115,6 +115,12 @@ def test_cascade_trains_one_step(coco_root):
     model, losses, before = one_training_step(narrowed(CASCADE, coco_root))
     stage_losses = {f's{i}.{name}' for i in range(3) for name in ('loss_cls', 'loss_bbox', 'loss_mask')}
     assert_step_trains(model, losses, before, {'loss_rpn_cls', 'loss_rpn_bbox'} | stage_losses)
+    H, W = 96, 160
+    with torch.no_grad():
+        feats = model.eval().extract_feat(torch.zeros(1, 3, H, W))
+    strides = [s[0] for s in model.rpn_head.prior_generator.strides]
+    assert [tuple(f.shape[-2:]) for f in feats] == [(math.ceil(H / s), math.ceil(W / s)) for s in strides]
+    assert model.roi_head.bbox_roi_extractor[0].featmap_strides == strides[:4]
     for stage in model.roi_head.bbox_head:
         # 4 shared convs + 1 shared fc + the 2 predictors, each behind an integer neuron
         assert len(spike_inputs(stage)) == 7
