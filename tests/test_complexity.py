@@ -107,4 +107,4 @@ def test_get_flops_tool_gives_the_metafile_s_per_step_macs(capsys):
     assert info['per_step_macs'] == entry['Metadata']['FLOPs']  # MACs per image and step at 32x32
     assert info['params'] == entry['Metadata']['Parameters']
     out = capsys.readouterr().out
-    assert 'Flops:' in out and 'Per-step MACs without BatchNorm' in out
+    assert 'Flops:' in out and 'Per-step MACs of convs, linears and matrix products' in out

@@ -80,10 +80,15 @@ def op_handles(kind: str = 'flops') -> Dict[str, Optional[Handle]]:
     if kind == 'flops':
         handles[python_op(_BatchNormTraining)] = norm_flop_counter(1)
         handles['aten::matmul'] = matmul_flops
-    else:  # mmengine counts the outputs of convs and matrix products as activations, not those of norms
+    else:  # mmengine counts the outputs of convs and matrix products as activations, not of norms or resizing
         handles[python_op(_BatchNormTraining)] = zero_cost
-        handles['aten::batch_norm'] = None
+        handles.update(dict.fromkeys(('aten::batch_norm', 'aten::upsample_nearest2d', 'aten::upsample_bilinear2d')))
     return handles
+
+
+# mmengine's names (``FlopAnalyzer.by_operator``) of the multiply-accumulate ops the model table counts: convs,
+# linear layers and matrix products
+SYNAPTIC_OPS = ('conv', 'linear', 'addmm', 'matmul', 'mm', 'bmm', 'einsum')
 
 
 Inputs = Union[torch.Tensor, Tuple[torch.Tensor, ...]]
@@ -104,8 +109,9 @@ def activation_analyzer(model: nn.Module, inputs: Inputs) -> ActivationAnalyzer:
 
 def complexity_info(model: nn.Module, inputs: Inputs, show_table: bool = True, show_arch: bool = True) -> dict:
     """What ``mmengine.analysis.get_model_complexity_info(model, inputs=inputs)`` returns (same keys, same
-    tables), counted with :func:`flop_analyzer` and :func:`activation_analyzer`, plus ``batch_norm_flops`` (the
-    part of ``flops`` that is BatchNorm).
+    tables), counted with :func:`flop_analyzer` and :func:`activation_analyzer`, plus the parts of ``flops``
+    that are convs, linear layers and matrix products (``synaptic_flops``, :data:`SYNAPTIC_OPS`) and BatchNorm
+    (``batch_norm_flops``).
 
     Args:
         model: the module to trace; it is called as ``model(*inputs)``.
@@ -118,8 +124,10 @@ def complexity_info(model: nn.Module, inputs: Inputs, show_table: bool = True, s
     with torch.enable_grad():  # with gradients off the neurons skip their autograd Function: other graph nodes
         flops.total(), activations.total()
     params = parameter_count(model)['']
+    by_operator = flops.by_operator()
     info = dict(flops=flops.total(), flops_str=_format_size(flops.total()),
-                batch_norm_flops=flops.by_operator().get('batch_norm', 0), activations=activations.total(),
+                synaptic_flops=sum(by_operator.get(op, 0) for op in SYNAPTIC_OPS),
+                batch_norm_flops=by_operator.get('batch_norm', 0), activations=activations.total(),
                 activations_str=_format_size(activations.total()), params=params,
                 params_str=_format_size(params), out_table='', out_arch='')
     if show_table:

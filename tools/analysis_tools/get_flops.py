@@ -9,7 +9,8 @@ The counterpart of the toolboxes' ``tools/analysis_tools/get_flops.py`` for spik
 segmentor is counted whole (``mode='tensor'``), a detector up to its neck (``extract_feat``: the heads' work
 depends on the proposals of a trained model). mmengine counts one multiply-add as one FLOP, BatchNorm included,
 every time step; the per-step MACs of the model table (``model_table.py``, the papers' convention) are printed
-next to it: (FLOPs - BatchNorm FLOPs) / T. See docs/energy.md, "mmengine complexity counts".
+next to it: the convs', linear layers' and matrix products' FLOPs / T. See docs/energy.md, "mmengine complexity
+counts".
 """
 import argparse
 import functools
@@ -49,10 +50,10 @@ def main(argv=None) -> dict:
     if not args.no_table:
         print(info['out_table'])
     T = getattr(model.backbone, 'T', 1)
-    info['per_step_macs'] = (info['flops'] - info['batch_norm_flops']) / T
+    info['per_step_macs'] = info['synaptic_flops'] / T
     print(f'Input shape: {tuple(args.shape)}\nFlops: {info["flops_str"]} (all {T} time step(s), BatchNorm '
-          f'{info["batch_norm_flops"] / 1e9:.3f} G included)\nPer-step MACs without BatchNorm: '
-          f'{info["per_step_macs"] / 1e9:.3f} G\nActivations: {info["activations_str"]}\nParams: '
+          f'{info["batch_norm_flops"] / 1e9:.3f} G included)\nPer-step MACs of convs, linears and matrix '
+          f'products: {info["per_step_macs"] / 1e9:.3f} G\nActivations: {info["activations_str"]}\nParams: '
           f'{info["params_str"]}')
     if getattr(model.backbone, 'spike_driven', False):
         print('spike_driven=True: every SFA-fed layer ran on D binary planes, which mmengine counts as D dense '
