@@ -12,8 +12,7 @@ convention (``tools/analysis_tools/model_table.py``, ``docs/energy.md``):
 * elementwise arithmetic, reductions and max-pooling (residual additions, layer scales, the time average, the
   border value of BN-and-pad, Spikeformer's tokenizer pools) cost nothing;
 * the training-mode BatchNorm of :class:`~spikeformer_mm.ops.RecomputableBatchNorm2d` (``_BatchNormTraining``)
-  is counted as mmengine counts a training-mode ``aten::batch_norm``.
-
+  is counted as mmengine counts a training-mode ``aten::batch_norm``;
 * ``aten::matmul`` counts broadcast batch dimensions (:func:`matmul_flops`).
 
 Convolutions, linear layers and BatchNorm keep mmengine's own handles.
