@@ -4,13 +4,17 @@ from pathlib import Path
 
 import pytest
 import torch
+from mmengine.config import Config
+from mmengine.dataset import pseudo_collate
 from mmengine.optim import build_optim_wrapper
+from mmpretrain.registry import DATASETS
+from mmpretrain.registry import MODELS as PRETRAIN_MODELS
 from mmpretrain.structures import DataSample
 from torch import nn
 
 from spikeformer_mm.converters.biclab import build_target
 from spikeformer_mm.models.backbones import ESpikeFormer, ESpikeFormerLarge, MetaSpikeFormer
-from spikeformer_mm.ops import SFANeuron
+from spikeformer_mm.ops import SFANeuron, SpikingNeuron
 from spikeformer_mm.registry import MODELS
 
 CONFIGS = Path(__file__).resolve().parents[1] / 'configs' / 'e_spikeformer'
@@ -181,3 +185,26 @@ def test_distill_head_averages_the_real_and_the_spiking_head():
     torch.testing.assert_close(head((feats,)), expected)
     with pytest.raises(ValueError, match=r'expects \[T, B, 5\]'):
         head((torch.zeros(2, 4),))
+
+
+@pytest.mark.parametrize('factor', [1, 32])
+def test_small_inputs_need_the_attention_scale_factor(factor, one_thread):
+    """At 32 x 32 the transformer stages see 2 x 2 tokens: with the reference's scale the attention neuron stays
+    silent, the BatchNorm after it normalises a constant, and the gradient reaching the stem explodes (the
+    digits config's training stalled at 57 %); the digits config's factor 32 makes it fire like the others."""
+    cfg = Config.fromfile(str(CONFIGS / 'e-spikeformer-tiny_digits.py'))
+    cfg.model.backbone.arch.attn_scale_factor = factor
+    torch.manual_seed(0)
+    model = PRETRAIN_MODELS.build(cfg.model)
+    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    data = model.data_preprocessor(pseudo_collate([dataset[i] for i in range(64)]), True)
+    rates = []
+    for name, module in model.named_modules():
+        if isinstance(module, SpikingNeuron) and name.endswith('attn.proj_conv.neuron'):
+            module.register_forward_hook(lambda m, i, out: rates.append(float((out > 0).float().mean())))
+    model(**data, mode='loss')['loss'].backward()
+    stem_grad = float(model.backbone.stages[0].downsample.conv.weight.grad.norm())
+    if factor == 1:
+        assert max(rates) < 0.01 and stem_grad > 1e3, (rates, stem_grad)
+    else:
+        assert min(rates) > 0.1 and stem_grad < 1e3, (rates, stem_grad)

@@ -120,7 +120,7 @@ def test_neuron_cfg_reaches_every_layer():
 
 
 def test_time_major_neuron_is_refused_with_a_reason():
-    with pytest.raises(ValueError, match='element-wise.*MultiStepLIF needs a leading time axis'):
+    with pytest.raises(ValueError, match='element-wise.*MultiStepLIF is multi-step and needs a leading time axis'):
         MODELS.build(dict(type='spikeformer_mm.SpikeRPNHead', in_channels=8, feat_channels=8,
                           anchor_generator=dict(type='AnchorGenerator', scales=[8], ratios=[1.0], strides=[4]),
                           neuron_cfg=dict(type='MultiStepLIF')))

@@ -9,7 +9,7 @@ spike-driven (synaptic accumulates, not MACs).
 import torch
 from torch import nn
 
-from spikeformer_mm.ops import MultiStepLIF, build_neuron
+from spikeformer_mm.ops import build_neuron
 
 SPIKE_LAYER_TYPES = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
 DEFAULT_NEURON = dict(type='SFANeuron', D=4, norm=1)
@@ -27,10 +27,11 @@ class SpikeInput(nn.Module):
     def __init__(self, layer: nn.Module, neuron_cfg: dict):
         super().__init__()
         neuron = build_neuron(neuron_cfg)
-        if isinstance(neuron, MultiStepLIF):
+        if neuron.multi_step:
             raise ValueError('detection necks and heads see 4-D [B, C, H, W] features (time already averaged by '
                              'the backbone), so their neurons must be element-wise, e.g. '
-                             "dict(type='SFANeuron', D=4); MultiStepLIF needs a leading time axis")
+                             f"dict(type='SFANeuron', D=4); {type(neuron).__name__} is multi-step and needs a "
+                             'leading time axis')
         self.neuron = neuron
         self.layer = layer
 

@@ -3,10 +3,13 @@
 On CPU, a ``torch.compile``d neuron call costs tens of us of dispatch before its loop runs, and inductor's loops
 ran slower than aten's ReLU (``tools/benchmark_neurons.py`` with ``SPIKEFORMER_CPP=0`` times them); the
 hand-written loops (``at::vec``, ``at::parallel_for``) are called through pybind in a few us. Each extension is
-built once per machine by ``torch.utils.cpp_extension.load`` (cached under ``TORCH_EXTENSIONS_DIR``, ~40 s).
+built once per machine and source version by ``torch.utils.cpp_extension.load`` (cached under
+``TORCH_EXTENSIONS_DIR``, ~40 s); the name carries a hash of the source, so that two checkouts or versions of
+the package keep a build each instead of rebuilding over each other.
 ``SPIKEFORMER_COMPILE=0``, ``SPIKEFORMER_CPP=0`` or a failed build (no C++ compiler) leave the
 ``torch.compile``/eager kernels of :mod:`.kernels` in charge.
 """
+import hashlib
 import os
 import os.path as osp
 import shutil
@@ -60,9 +63,11 @@ def _build(kernel: str):
     from torch.utils.cpp_extension import load
     capability = torch.backends.cpu.get_cpu_capability()
     put_interpreters_ninja_on_path()
+    source = osp.join(osp.dirname(__file__), 'csrc', f'{kernel}_cpu.cpp')
+    with open(source, 'rb') as f:
+        version = hashlib.sha1(f.read()).hexdigest()[:10]
     try:
-        return load(name=f'spikeformer_{kernel}_cpu_{capability.lower()}',
-                    sources=[osp.join(osp.dirname(__file__), 'csrc', f'{kernel}_cpu.cpp')],
+        return load(name=f'spikeformer_{kernel}_cpu_{capability.lower()}_{version}', sources=[source],
                     extra_cflags=['-O3', '-ffp-contract=off', '-fopenmp', *isa_flags(capability)],
                     extra_ldflags=['-fopenmp'], verbose=False)
     except Exception as error:  # no compiler, no ninja, ...: the torch.compile / eager kernels compute the same

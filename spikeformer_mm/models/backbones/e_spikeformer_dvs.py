@@ -65,7 +65,7 @@ class ESpikeFormerDVS(BaseSpikingBackbone):
         out_indices: outputs among (0) s2 after the first conv block, (1-4) stages 1-4 at strides 4, 8, 16, 16.
         drop_path_rate: stochastic depth, linear over all blocks (the reference builds ``DropPath`` in its blocks
             but never applies it, so its recipe is 0).
-        keep_time, frozen_stages, norm_eval, with_cp, init_cfg: see :class:`BaseSpikingBackbone`.
+        keep_time, frozen_stages, norm_eval, with_cp, init_cfg, pretrained: see :class:`BaseSpikingBackbone`.
 
     Shapes: event frames ``[B, T, in_channels, H, W]`` (H, W multiples of 16) -> tuple of
     ``[B, C_i, H / s_i, W / s_i]``, or ``[T, B, C_i, H / s_i, W / s_i]`` with ``keep_time=True`` (the spiking
@@ -81,9 +81,10 @@ class ESpikeFormerDVS(BaseSpikingBackbone):
                  neuron_cfg: Optional[dict] = None, layer_scale_init_value: float = 1e-6,
                  out_indices: Union[int, Sequence[int]] = -1, keep_time: bool = False, drop_path_rate: float = 0.0,
                  frozen_stages: int = -1, norm_eval: bool = False, with_cp: bool = False,
-                 init_cfg: Optional[Union[dict, list]] = None):
+                 init_cfg: Optional[Union[dict, list]] = None, pretrained: Optional[str] = None):
         super().__init__(T=T, in_channels=in_channels, out_indices=out_indices, keep_time=keep_time,
-                         frozen_stages=frozen_stages, norm_eval=norm_eval, with_cp=with_cp, init_cfg=init_cfg)
+                         frozen_stages=frozen_stages, norm_eval=norm_eval, with_cp=with_cp, init_cfg=init_cfg,
+                         pretrained=pretrained)
         arch = self.parse_arch(arch, num_widths=4)
         self.embed_dims = arch['embed_dims']
         self.depths = arch['depths']
