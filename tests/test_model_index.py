@@ -49,7 +49,7 @@ def test_classifier_metafiles_hold_exactly_the_classification_models():
             assert tasks <= {'Image Classification'}
         else:
             assert tasks and 'Image Classification' not in tasks, model['Name']
-    assert len(CLASSIFIERS) == 24
+    assert len(CLASSIFIERS) == 30
 
 
 def test_list_models_finds_the_classifier_configs():
@@ -68,9 +68,12 @@ def test_get_model_builds_a_config_by_name():
 
 
 def example_input(cfg: Config, name: str) -> torch.Tensor:
-    """The input the metafile's MACs are counted for: 224x224 images, 32x32 digits, 128x128 event frames."""
+    """The input the metafile's MACs are counted for: 224x224 images, 32x32 digits and Fashion-MNIST (1 channel),
+    128x128 event frames."""
     if 'dvs' in name or 'gesture' in name:
         return torch.empty(1, cfg.model.backbone.T, 2, 128, 128, device='meta')
+    if 'fashion-mnist' in name:
+        return torch.empty(1, 1, 32, 32, device='meta')
     size = 32 if 'digits' in name else 224
     return torch.empty(1, 3, size, size, device='meta')
 
@@ -81,7 +84,8 @@ def test_metafile_parameters_and_macs_are_the_config_s(model):
     cfg = Config.fromfile(REPO_ROOT / model['Config'])
     scope = cfg.default_scope
     # Spikeformer computes its drop-path rates with Tensor.tolist(), which PyTorch's meta device cannot run
-    device = 'cpu' if cfg.model.backbone.type == 'spikeformer_mm.Spikeformer' else 'meta'
+    spiking_model = cfg.model.model if cfg.model.type == 'spikeformer_mm.ANNTwin' else cfg.model
+    device = 'cpu' if spiking_model.backbone.type == 'spikeformer_mm.Spikeformer' else 'meta'
     with DefaultScope.overwrite_default_scope(scope), torch.device(device):
         built = importlib.import_module(f'{scope}.registry').MODELS.build(cfg.model).eval().to('meta')
     assert sum(p.numel() for p in built.parameters()) == model['Metadata']['Parameters']
