@@ -16,5 +16,6 @@ val_cfg = dict()
 test_cfg = dict()
 default_hooks = dict(logger=dict(interval=100), checkpoint=dict(interval=1, max_keep_ckpts=1))
 randomness = dict(seed=0)
-# firing rates and energy per image of the trained weights: the last validation, on 2,000 test images
-custom_hooks = [dict(type='spikeformer_mm.EnergyHook', interval=max_epochs, max_images=2000, plot=False)]
+# firing rates and energy per image on 2,000 test images, at every validation and test (tools/test.py on the
+# final checkpoint gives those of the trained weights)
+custom_hooks = [dict(type='spikeformer_mm.EnergyHook', max_images=2000, plot=False)]
