@@ -71,3 +71,22 @@ def test_e_spikeformer_learns_fashion_mnist_from_1000_images(fashion_root, tmp_p
     top1 = runner.val_loop.run()['accuracy/top1']
     print(f'Fashion-MNIST top-1 after 150 steps on 1,000 images: {top1:.1f} %')
     assert top1 > 55.0, top1
+
+
+def test_ann_twin_config_is_the_spiking_network_with_relus():
+    """``spikeformer_mm.ANNTwin`` as mmengine's Runner builds it (the config's top-level data_preprocessor
+    passed in): the E-SpikeFormer's layers and weights, every SFA neuron a ReLU."""
+    from mmengine.registry import DefaultScope
+    from mmpretrain.registry import MODELS
+    from torch import nn
+
+    from spikeformer_mm.ops import SpikingNeuron
+    cfg = Config.fromfile(str(REPO_ROOT / 'configs/e_spikeformer/e-spikeformer-small-ann-twin_fashion-mnist.py'))
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        twin = MODELS.build(dict(cfg.model, data_preprocessor=cfg.data_preprocessor))
+        spiking = MODELS.build(Config.fromfile(str(CONFIG)).model)
+    neurons = [m for m in spiking.modules() if isinstance(m, SpikingNeuron)]
+    assert neurons and not any(isinstance(m, SpikingNeuron) for m in twin.modules())
+    assert sum(isinstance(m, nn.ReLU) for m in twin.modules()) == len(neurons)
+    assert {k: v.shape for k, v in twin.state_dict().items()} == {k: v.shape for k, v in spiking.state_dict().items()}
+    assert twin.data_preprocessor.mean.flatten().tolist() == pytest.approx([72.94])
