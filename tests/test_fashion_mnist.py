@@ -64,7 +64,6 @@ def test_e_spikeformer_learns_fashion_mnist_from_1000_images(fashion_root, tmp_p
         cfg[loader].update(batch_size=40, num_workers=0, persistent_workers=False)
         cfg[loader].dataset.update(data_root=str(fashion_root), indices=indices,
                                    pipeline=cfg.val_dataloader.dataset.pipeline)
-    cfg[loader].sampler = dict(type='DefaultSampler', shuffle=False)
     cfg.test_dataloader = cfg.val_dataloader
     runner = Runner.from_cfg(cfg)
     runner.train()
